@@ -1,0 +1,134 @@
+"""The command line: ``forms-server check``, ``forms-server serve`` and friends.
+
+The only module that knows exit codes and prints; everything it calls returns data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from forms_server import __version__
+from forms_server.errors import Problem
+from forms_server.loader import LoadResult, form_files, load_paths
+from forms_server.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="forms-server")
+def main() -> None:
+    """forms-server: YAML-defined intake and survey forms for field outreach."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON, for tools.")
+@click.option("--quiet", "-q", is_flag=True, help="Print errors only, not warnings.")
+def check(paths: tuple[Path, ...], as_json: bool, quiet: bool) -> None:
+    """Check form files (default: the forms directory) and report every problem.
+
+    Each problem is printed as PATH:LINE:COL: CODE message — how to fix it.
+    Exits 0 when there is no error (warnings allowed), 1 otherwise.
+
+    \b
+    Example:
+      forms-server check form_definitions/
+      forms-server check form_definitions/worker_intake.yaml --json
+    """
+    targets = list(paths) or [Settings.from_env().forms_dir]
+    files = form_files(targets)
+    result = load_paths(files)
+    problems = sorted(result.problems, key=lambda p: (p.path, p.line, p.column))
+    if quiet:
+        problems = [p for p in problems if p.is_error]
+    if as_json:
+        click.echo(json.dumps(_json_report(result, problems, len(files)), ensure_ascii=False,
+                              indent=2))  # fmt: skip
+    else:
+        for problem in problems:
+            click.echo(problem.format())
+        click.echo(_summary(result, len(files)), err=bool(problems))
+    sys.exit(1 if result.errors or not files else 0)
+
+
+def _summary(result: LoadResult, files: int) -> str:
+    if not files:
+        return "no form files found (looked for *.yaml and *.yml)"
+    errors, warnings = len(result.errors), len(result.warnings)
+    verdict = "ok" if not errors else "failed"
+    return (f"{verdict}: {files} file{'s' if files != 1 else ''}, {len(result.forms)} form"
+            f"{'s' if len(result.forms) != 1 else ''} loaded, {errors} error"
+            f"{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+
+
+def _json_report(result: LoadResult, problems: list[Problem], files: int) -> dict[str, object]:
+    return {
+        "ok": not result.errors and files > 0,
+        "files": files,
+        "forms": [form.summary() for form in result.forms],
+        "errors": len(result.errors),
+        "warnings": len(result.warnings),
+        "problems": [p.to_json() for p in problems],
+    }
+
+
+@main.command()
+@click.option("--forms-dir", type=click.Path(path_type=Path), help="Form definitions directory.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the databases live.")
+def forms(forms_dir: Path | None, data_dir: Path | None) -> None:
+    """List the forms that load from the forms directory.
+
+    \b
+    Example:
+      forms-server forms --forms-dir form_definitions
+    """
+    settings = Settings.from_env(forms_dir=forms_dir, data_dir=data_dir)
+    result = _load_or_exit(settings)
+    for form in result.forms:
+        s = form.summary()
+        click.echo(f"{s['id']:<24} v{s['version']:<6} {s['questions']:>3} questions "
+                   f"({s['sensitive']} sensitive)  {s['title']}")  # fmt: skip
+
+
+def _load_or_exit(settings: Settings) -> LoadResult:
+    """Load every form, or print the errors as ``check`` does and exit 1."""
+    result = load_paths([settings.forms_dir])
+    if result.errors or not result.forms:
+        for problem in result.errors:
+            click.echo(problem.format(), err=True)
+        if not result.forms and not result.errors:
+            click.echo(f"no forms found in {settings.forms_dir}", err=True)
+        click.echo("refusing to start: fix the forms above (forms-server check shows them all)",
+                   err=True)  # fmt: skip
+        sys.exit(1)
+    return result
+
+
+@main.command()
+@click.option("--forms-dir", type=click.Path(path_type=Path), help="Form definitions directory.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the databases live.")
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8000).")
+def serve(forms_dir: Path | None, data_dir: Path | None, host: str | None,
+          port: int | None) -> None:  # fmt: skip
+    """Start the server. Refuses to start when a form has errors.
+
+    \b
+    Example:
+      forms-server serve --data-dir ./data --port 8000
+    """
+    import uvicorn
+
+    from forms_server.web.app import create_app
+
+    settings = Settings.from_env(forms_dir=forms_dir, data_dir=data_dir, host=host, port=port)
+    result = _load_or_exit(settings)
+    for problem in result.warnings:
+        click.echo(problem.format(), err=True)
+    click.echo(f"{len(result.forms)} forms: " + ", ".join(f.id for f in result.forms))
+    click.echo(f"data in {settings.data_dir.resolve()}")
+    click.echo(f"serving on http://{settings.host}:{settings.port}")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

@@ -1,0 +1,1 @@
+"""The web layer: the Starlette app and its routes, by audience."""

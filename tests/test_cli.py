@@ -1,0 +1,82 @@
+"""The command line, run as a person runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from forms_server.cli import main
+
+from .conftest import FORMS_DIR
+
+LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>[EW]\d{3}) .+", re.M)
+BROKEN = """
+    id: broken
+    version: 1
+    title: Broken
+    questions:
+      - {name: age, type: integer, label: Age}
+      - {name: years, type: integer, label: Years, relevant: '${ag} > 1'}
+      - {name: sector, type: select_one, choices: sector, label: Sector}
+    """
+
+
+def test_check_sample_forms_exits_zero() -> None:
+    result = CliRunner().invoke(main, ["check", str(FORMS_DIR)])
+    assert result.exit_code == 0, result.output
+    assert "ok:" in result.output
+    assert not [m for m in LINE.finditer(result.output) if m["code"].startswith("E")]
+
+
+def test_check_reports_every_error_located(write_form: Callable[[str, str], Path]) -> None:
+    path = write_form(BROKEN, "broken.yaml")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 1
+    found = [(m["path"], int(m["line"]), m["code"]) for m in LINE.finditer(result.output)]
+    assert found == [(str(path), 6, "E504"), (str(path), 7, "E401")]
+    assert "did you mean 'age'?" in result.output
+
+
+def test_check_json(write_form: Callable[[str, str], Path]) -> None:
+    path = write_form(BROKEN, "broken.yaml")
+    result = CliRunner().invoke(main, ["check", "--json", str(path)])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False and report["errors"] == 2
+    first = report["problems"][0]
+    assert (first["code"], first["line"], first["question"]) == ("E504", 6, "years")
+    assert first["severity"] == "error" and first["hint"]
+
+
+def test_check_an_empty_directory_fails(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no form files" in result.output
+
+
+def test_forms_lists_forms(tmp_path: Path) -> None:
+    shutil.copytree(FORMS_DIR, tmp_path / "forms")
+    result = CliRunner().invoke(main, ["forms", "--forms-dir", str(tmp_path / "forms")])
+    assert result.exit_code == 0, result.output
+    assert "worker_intake" in result.output
+
+
+def test_serve_refuses_a_broken_form(write_form: Callable[[str, str], Path]) -> None:
+    path = write_form(BROKEN, "broken.yaml")
+    result = CliRunner().invoke(main, ["serve", "--forms-dir", str(path.parent)])
+    assert result.exit_code == 1
+    assert "E504" in result.output and "refusing to start" in result.output
+
+
+def test_console_script_is_installed() -> None:
+    exe = Path(sys.executable).parent / "forms-server"
+    done = subprocess.run([str(exe), "check", str(FORMS_DIR), "-q"], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
