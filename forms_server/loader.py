@@ -274,7 +274,8 @@ class _Builder(Reader):
         if qtype in CONTAINER_TYPES:
             inner = (*repeats, name) if qtype == "repeat" else repeats
             children = self.question_list(keys.get("questions"), inner, (*parents, name))
-            if not children:
+            listed = keys.get("questions")
+            if listed is None or (is_sequence(listed) and not listed.value):
                 self.problem("E207", f"{qtype} '{name}' has no questions", node,
                              "add questions: with at least one question", name)  # fmt: skip
             kw["questions"] = children or ()

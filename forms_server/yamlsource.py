@@ -44,7 +44,7 @@ def value_pos(node: yaml.Node, offset: int) -> Pos:
         return start
     if node.style in ("'", '"'):
         return Pos(start.line, start.column + 1 + offset)
-    if node.style is None:
+    if not node.style:  # plain: None from PyYAML's Python loader, '' from libyaml
         return Pos(start.line, start.column + offset)
     return start
 

@@ -196,7 +196,7 @@ def test_repeat_questions_from_outside_need_an_aggregate(expression: str, code: 
             questions:
               - {{name: child_age, type: integer, label: Age}}
               - {{name: same_entry, type: calculate, calculation: '${{child_age}} + 1'}}
-          - {{name: outside, type: calculate, calculation: '{expression}'}}
+          - {{name: outside, type: calculate, calculation: "{expression}"}}
         """)
     assert codes == ([code] if code else [])
 
@@ -206,7 +206,7 @@ def test_repeat_questions_from_outside_need_an_aggregate(expression: str, code: 
     [
         ("label: {zh-Hans: 姓名}", "W601"),
         ("label: {zh-Hans: 姓名, en: Name, fr: Nom}", "W604"),
-        ("label: {zh-Hans: 姓名, en: Name}\n    appearance: fancy", "W602"),
+        ("label: {zh-Hans: 姓名, en: Name}\n            appearance: fancy", "W602"),
     ],
 )
 def test_warnings_do_not_stop_loading(text: str, code: str) -> None:
