@@ -236,9 +236,14 @@ def test_groups_notes_and_repeats_are_not_columns_and_repeats_have_their_own_tab
 ) -> None:
     storage.ensure_schema(household)
     assert list(_columns(path, "household"))[6:] == [
-        "respondent", "visit_date", "household_size", "wage", "problems", "satisfaction",
+        "respondent",
+        "visit_date",
+        "household_size",
+        "wage",
+        "problems",
+        "satisfaction",
         "share",
-    ]  # fmt: skip
+    ]
     assert list(_columns(path, "household__children"))[4:] == ["child_name", "child_age"]
     assert list(_columns(path, "household__vaccines"))[4:] == ["vaccine", "vaccine_date"]
 
@@ -281,41 +286,85 @@ def test_a_form_cannot_take_a_table_that_is_not_its_own(storage: Storage) -> Non
 def test_a_save_lands_in_submissions_the_form_table_and_the_repeat_tables(
     storage: Storage, household: Form, path: Path
 ) -> None:
-    result = storage.save(household, SID, ANSWERS, submitted_by="lin", instance_name="王芳",
-                          **SINCE_START)  # fmt: skip
+    result = storage.save(
+        household, SID, ANSWERS, submitted_by="lin", instance_name="王芳", **SINCE_START
+    )
     assert result.status == SaveStatus.CREATED
     assert result.received_at.endswith("Z")
 
     ((meta),) = _dump(path)["submissions"]
-    assert meta["form_id"] == "household" and meta["form_version"] == "1"
-    assert meta["submitted_by"] == "lin" and meta["instance_name"] == "王芳"
+    assert {
+        k: meta[k]
+        for k in (
+            "form_id",
+            "form_version",
+            "submitted_by",
+            "instance_name",
+            "review_status",
+            "deleted",
+        )
+    } == {
+        "form_id": "household",
+        "form_version": "1",
+        "submitted_by": "lin",
+        "instance_name": "王芳",
+        "review_status": "received",
+        "deleted": 0,
+    }
+    # Timestamps are stored in UTC, whatever zone they came in.
     assert meta["started_at"] == "2026-11-29T01:00:00.000Z"
     assert meta["completed_at"] == "2026-11-29T01:10:00.000Z"
-    assert meta["review_status"] == "received" and meta["deleted"] == 0
-    assert meta["content_hash"] == result.content_hash and len(result.content_hash) == 64
+    assert meta["content_hash"] == result.content_hash
+    assert len(result.content_hash) == 64
     assert json.loads(meta["data"]) == ANSWERS
 
     ((row),) = storage.form_rows("household")
-    assert row["_id"] == SID and row["_version"] == "1" and row["_submitted_by"] == "lin"
-    assert row["_received_at"] == result.received_at and row["_review_status"] == "received"
-    assert row["respondent"] == "王芳" and row["visit_date"] == "2026-11-02"
+    assert {
+        k: row[k]
+        for k in (
+            "_id",
+            "_version",
+            "_submitted_by",
+            "_completed_at",
+            "_received_at",
+            "_review_status",
+            "respondent",
+            "visit_date",
+        )
+    } == {
+        "_id": SID,
+        "_version": "1",
+        "_submitted_by": "lin",
+        "_completed_at": "2026-11-29T01:10:00.000Z",
+        "_received_at": result.received_at,
+        "_review_status": "received",
+        "respondent": "王芳",
+        "visit_date": "2026-11-02",
+    }
     assert json.loads(row["problems"]) == ["wage_arrears", "no_contract"]
-    types = _sql(path, "SELECT typeof(household_size), typeof(wage), typeof(satisfaction), "
-                 "typeof(share), typeof(problems) FROM household")  # fmt: skip
+    types = _sql(
+        path,
+        "SELECT typeof(household_size), typeof(wage), typeof(satisfaction), "
+        "typeof(share), typeof(problems) FROM household",
+    )
     assert types == [("integer", "real", "integer", "real", "text")]
 
     children = storage.form_rows("household", "children")
-    assert [(c["_id"], c["_submission_id"], c["_parent_id"], c["_position"], c["child_name"])
-            for c in children] == [
+    assert [
+        (c["_id"], c["_submission_id"], c["_parent_id"], c["_position"], c["child_name"])
+        for c in children
+    ] == [
         (f"{SID}/children/1", SID, None, 1, "小明"),
         (f"{SID}/children/2", SID, None, 2, "小红"),
-    ]  # fmt: skip
+    ]
     vaccines = storage.form_rows("household", "vaccines")
-    assert [(v["_id"], v["_parent_id"], v["_position"], v["vaccine"], v["vaccine_date"])
-            for v in vaccines] == [
+    assert [
+        (v["_id"], v["_parent_id"], v["_position"], v["vaccine"], v["vaccine_date"])
+        for v in vaccines
+    ] == [
         (f"{SID}/vaccines/1.1", f"{SID}/children/1", 1, "bcg", "2020-01-02"),
         (f"{SID}/vaccines/1.2", f"{SID}/children/1", 2, "polio", None),
-    ]  # fmt: skip
+    ]
     assert {v["_submission_id"] for v in vaccines} == {SID}
 
 
@@ -324,8 +373,8 @@ def test_get_returns_the_metadata_and_the_answers(storage: Storage, household: F
     record = storage.get(SID)
     assert record is not None
     assert (record.id, record.form_id, record.form_version) == (SID, "household", "1")
-    assert record.submitted_by == "lin" and record.instance_name is None
-    assert record.review_status == "received" and not record.deleted
+    assert (record.submitted_by, record.instance_name) == ("lin", None)
+    assert (record.review_status, record.deleted) == ("received", False)
     assert record.answers == ANSWERS
     assert storage.get(str(uuid.uuid4())) is None
 
@@ -338,7 +387,7 @@ def test_the_same_id_with_the_same_content_is_a_duplicate_and_stores_nothing(
     # Only the answers and the form make the content: a later resend differs in its times.
     again = storage.save(household, SID.upper(), dict(ANSWERS), completed_at="2027-01-01T00:00Z")
     assert again.status == SaveStatus.DUPLICATE
-    assert again.submission_id == SID and again.received_at == first.received_at
+    assert (again.submission_id, again.received_at) == (SID, first.received_at)
     assert _dump(path) == before
 
 
@@ -418,9 +467,7 @@ def test_a_submission_id_must_be_a_uuid(
 
 
 @pytest.mark.parametrize("completed_at", ["2026-11-29T09:00:00", "yesterday"])
-def test_timestamps_need_a_time_zone(
-    storage: Storage, household: Form, completed_at: str
-) -> None:
+def test_timestamps_need_a_time_zone(storage: Storage, household: Form, completed_at: str) -> None:
     with pytest.raises(ValueError, match="timestamp"):
         storage.save(household, SID, ANSWERS, completed_at=completed_at)
 
@@ -430,7 +477,7 @@ def test_count_and_list_show_newest_first(storage: Storage, household: Form) -> 
     for number, sid in enumerate(ids):
         storage.save(household, sid, {"household_size": number})
     storage.save(_form(OTHER_FORM), str(uuid.uuid4()), {"respondent": "x"})
-    assert storage.count("household") == 5 and storage.count("other") == 1
+    assert (storage.count("household"), storage.count("other")) == (5, 1)
     assert [r.id for r in storage.list_submissions("household")] == ids[::-1]
     page = storage.list_submissions("household", limit=2, offset=1)
     assert [r.answers["household_size"] for r in page] == [3, 2]
@@ -450,23 +497,34 @@ def test_a_new_version_adds_columns_and_keeps_old_ones_with_their_data(
     assert migration.added_columns == ("household.phone", "household__children.school")
     assert migration.kept_types == {"household.household_size": ("INTEGER", "REAL")}
     columns = _columns(path, "household")
-    assert columns["visit_date"] == "TEXT" and columns["phone"] == "TEXT"
-    assert columns["household_size"] == "INTEGER"
+    assert (columns["visit_date"], columns["phone"], columns["household_size"]) == (
+        "TEXT",
+        "TEXT",
+        "INTEGER",
+    )
 
     second = str(uuid.uuid4())
-    answers = {"respondent": "李雷", "phone": "138", "household_size": 2.5,
-               "children": [{"child_name": "小刚", "school": "第一小学"}],
-               "jobs": [{"employer": "建筑公司"}]}  # fmt: skip
+    answers = {
+        "respondent": "李雷",
+        "phone": "138",
+        "household_size": 2.5,
+        "children": [{"child_name": "小刚", "school": "第一小学"}],
+        "jobs": [{"employer": "建筑公司"}],
+    }
     assert storage.save(v2, second, answers).status == SaveStatus.CREATED
     old, new = storage.form_rows("household")
     assert (old["_version"], old["visit_date"], old["phone"]) == ("1", "2026-11-02", None)
     assert (new["_version"], new["visit_date"], new["phone"]) == ("2", None, "138")
     assert new["household_size"] == 2.5
     assert [c["school"] for c in storage.form_rows("household", "children")] == [
-        None, None, "第一小学",
-    ]  # fmt: skip
+        None,
+        None,
+        "第一小学",
+    ]
     assert storage.form_rows("household", "jobs")[0]["_submission_id"] == second
-    assert storage.get(SID) is not None and storage.get(SID).form_version == "1"  # type: ignore[union-attr]
+    old_record = storage.get(SID)
+    assert old_record is not None
+    assert old_record.form_version == "1"
 
     history = storage.schema_history("household")
     assert [(h["version"], h["changes"]["added_columns"]) for h in history] == [
@@ -490,31 +548,44 @@ def test_an_older_version_still_saves_after_a_newer_one_was_applied(
 # -- concurrency and the file ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("second_content", ["same", "other"])
+def _race(
+    storages: tuple[Storage, Storage],
+    form: Form,
+    sid: str,
+    contents: tuple[dict[str, Any], dict[str, Any]],
+) -> list[str]:
+    """Save ``sid`` from two threads at once; the statuses, sorted."""
+    barrier = threading.Barrier(2)
+    statuses: list[str] = []
+
+    def save(storage: Storage, answers: dict[str, Any]) -> None:
+        barrier.wait()
+        statuses.append(storage.save(form, sid, answers).status)
+
+    threads = [
+        threading.Thread(target=save, args=pair) for pair in zip(storages, contents, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+@pytest.mark.parametrize(
+    ("second_content", "expected"),
+    [("same", ["created", "duplicate"]), ("other", ["conflict", "created"])],
+)
 @pytest.mark.parametrize("connections", ["one storage", "two storages"])
 def test_two_threads_saving_one_id_store_it_once(
-    path: Path, household: Form, second_content: str, connections: str
+    path: Path, household: Form, second_content: str, expected: list[str], connections: str
 ) -> None:
     first = Storage(path)
     second = first if connections == "one storage" else Storage(path)
-    expected = ["created", "duplicate" if second_content == "same" else "conflict"]
+    contents = (ANSWERS, ANSWERS if second_content == "same" else {"household_size": 1})
     for _ in range(10):
         sid = str(uuid.uuid4())
-        contents = [ANSWERS, ANSWERS if second_content == "same" else {"household_size": 1}]
-        barrier = threading.Barrier(2)
-        statuses: list[str] = []
-
-        def save(storage: Storage, answers: dict[str, Any], sid: str = sid) -> None:
-            barrier.wait()
-            statuses.append(storage.save(household, sid, answers).status)
-
-        threads = [threading.Thread(target=save, args=(s, a))
-                   for s, a in zip((first, second), contents, strict=True)]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(statuses) == expected
+        assert _race((first, second), household, sid, contents) == expected
         assert _sql(path, "SELECT count(*) FROM submissions WHERE id = ?", sid) == [(1,)]
         assert _sql(path, "SELECT count(*) FROM household WHERE _id = ?", sid) == [(1,)]
     first.close()
@@ -535,8 +606,9 @@ with Storage(Path(sys.argv[1])) as storage:
 def test_two_processes_saving_one_id_store_it_once(path: Path) -> None:
     Storage(path).close()
     command = [sys.executable, "-c", _SAVE_IN_A_PROCESS, str(path), OTHER_FORM, SID]
-    processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-                 for _ in range(2)]  # fmt: skip
+    processes = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = sorted(p.communicate(timeout=60)[0].strip() for p in processes)
     assert outputs == ["created", "duplicate"]
     assert _sql(path, "SELECT count(*) FROM submissions") == [(1,)]
@@ -557,7 +629,8 @@ def test_reopening_the_file_sees_the_data(path: Path, household: Form) -> None:
     assert path.parent.is_dir()
     with Storage(path) as reopened:
         record = reopened.get(SID)
-        assert record is not None and record.answers == ANSWERS
+        assert record is not None
+        assert record.answers == ANSWERS
         assert reopened.count("household") == 1
         assert len(reopened.form_rows("household", "children")) == 2
         assert reopened.save(household, SID, ANSWERS).status == SaveStatus.DUPLICATE

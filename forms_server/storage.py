@@ -1,0 +1,400 @@
+"""All SQL of the private database ``forms.db``, through sqlite-utils.
+
+One :class:`Storage` object per process serves every thread: each thread gets its own
+SQLite connection (made on first use, closed by :meth:`Storage.close`), so readers never
+wait for each other and a writer never sees another thread's half-done transaction.
+Several processes may open the same file: every write takes SQLite's write lock up front
+(``BEGIN IMMEDIATE``) and waits up to :data:`BUSY_TIMEOUT_S` for it. The file is in WAL
+mode with ``synchronous=NORMAL`` (a power cut may lose the last commits, never corrupt
+the file) and foreign keys on.
+
+Storing a submission is one transaction: its ``submissions`` row (the answers as JSON),
+the form's typed row and every repeat entry's row, or nothing. The submission's id is
+made by the client; sending it again with the same content is a ``duplicate`` that
+stores nothing, with other content a ``conflict`` that changes nothing. The content is
+the answers with the form's id and version (``content_hash``: sha256 of their JSON with
+sorted keys); the times and the sender are not part of it, so a resend is recognised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlite_utils import Database
+
+from forms_server.model import Form
+from forms_server.schema import (
+    SCHEMA_VERSIONS,
+    SUBMISSIONS,
+    Migration,
+    TablePlan,
+    apply_schema,
+    create_base_tables,
+    plan_tables,
+    table_name,
+)
+
+#: How long a write waits for another connection's write lock, in seconds.
+BUSY_TIMEOUT_S = 5.0
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_Row = dict[str, Any]
+
+
+class SaveStatus(StrEnum):
+    CREATED = "created"
+    #: The same id with the same content was stored before; nothing new was stored.
+    DUPLICATE = "duplicate"
+    #: The same id was stored before with other content or for another form.
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    status: SaveStatus
+    #: The id as stored: lowercase.
+    submission_id: str
+    #: The hash of the content sent now (for a conflict, not the stored one).
+    content_hash: str
+    #: When the stored submission was received: now, or the first time.
+    received_at: str
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One stored submission: its metadata and its answers as they were saved."""
+
+    id: str
+    form_id: str
+    form_version: str
+    submitted_by: str | None
+    started_at: str | None
+    completed_at: str | None
+    received_at: str
+    review_status: str
+    content_hash: str
+    instance_name: str | None
+    deleted: bool
+    answers: dict[str, Any]
+
+
+class Storage:
+    """The private database at ``path`` (created with its parent directories if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Database] = []
+        self._closed = False
+        #: form id -> (the Form object last ensured, its tables), to skip re-checking.
+        self._plans: dict[str, tuple[Form, dict[str | None, TablePlan]]] = {}
+        db = self._db()
+        db.enable_wal()
+        with self._write() as db:
+            create_base_tables(db)
+
+    # -- connections ------------------------------------------------------------------
+
+    def _db(self) -> Database:
+        """This thread's connection."""
+        db: Database | None = getattr(self._local, "db", None)
+        if db is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError(f"storage {self.path} is closed")
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+                db = Database(conn, execute_plugins=False)
+                db.execute("PRAGMA foreign_keys = ON")
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                self._connections.append(db)
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        """A write transaction holding the write lock from its start, committed on success.
+
+        Taking the lock up front (rather than on the first write) means a check made
+        inside the transaction still holds when the insert that depends on it runs.
+        """
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        try:
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    def close(self) -> None:
+        """Close every thread's connection; call at shutdown, when no thread uses it."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------------
+
+    def ensure_schema(self, form: Form) -> Migration:
+        """Create or extend the tables of ``form``; see :mod:`forms_server.schema`."""
+        plans = plan_tables(form)
+        with self._write() as db:
+            migration = apply_schema(db, form, plans, _now())
+        self._plans[form.id] = (form, plans)
+        return migration
+
+    def _tables(self, form: Form) -> dict[str | None, TablePlan]:
+        cached = self._plans.get(form.id)
+        if cached is None or cached[0] is not form:
+            self.ensure_schema(form)
+            cached = self._plans[form.id]
+        return cached[1]
+
+    def schema_history(self, form_id: str) -> list[dict[str, Any]]:
+        """The applied schemas of a form, oldest first, with their columns and changes."""
+        rows = self._db().query(
+            f"SELECT * FROM {SCHEMA_VERSIONS} WHERE form_id = ? ORDER BY id", [form_id]
+        )
+        return [
+            {**row, "columns": json.loads(row["columns"]), "changes": json.loads(row["changes"])}
+            for row in rows
+        ]
+
+    # -- submissions ------------------------------------------------------------------
+
+    def save(
+        self,
+        form: Form,
+        submission_id: str,
+        answers: Mapping[str, Any],
+        *,
+        submitted_by: str | None = None,
+        started_at: str | datetime | None = None,
+        completed_at: str | datetime | None = None,
+        instance_name: str | None = None,
+    ) -> SaveResult:
+        """Store one validated submission, once; see the module docstring for the outcomes.
+
+        ``answers`` maps question names to typed answers; a repeat's name maps to a list
+        of entries of the same shape. Timestamps must carry a time zone; they are stored
+        in UTC. Raises ValueError for a malformed id, timestamp or answers.
+        """
+        sid = check_submission_id(submission_id)
+        plans = self._tables(form)
+        content_hash = _content_hash(form, answers)
+        meta: _Row = {
+            "id": sid,
+            "form_id": form.id,
+            "form_version": form.version,
+            "submitted_by": submitted_by,
+            "started_at": _utc(started_at),
+            "completed_at": _utc(completed_at),
+            "content_hash": content_hash,
+            "data": json.dumps(answers, ensure_ascii=False, separators=(",", ":")),
+            "instance_name": instance_name,
+        }
+        typed = _typed_rows(plans, sid, answers)
+        try:
+            with self._write() as db:
+                existing = _find(db, sid)
+                if existing is None:
+                    received_at = _now()
+                    _insert(db, form, {**meta, "received_at": received_at}, typed)
+                    return SaveResult(SaveStatus.CREATED, sid, content_hash, received_at)
+        except sqlite3.IntegrityError:
+            # Only a row with the same id stored meanwhile makes this a duplicate or a
+            # conflict; any other failed constraint is an error of its own.
+            existing = _find(self._db(), sid)
+            if existing is None:
+                raise
+        same = existing["form_id"] == form.id and existing["content_hash"] == content_hash
+        status = SaveStatus.DUPLICATE if same else SaveStatus.CONFLICT
+        return SaveResult(status, sid, content_hash, str(existing["received_at"]))
+
+    def get(self, submission_id: str) -> SubmissionRecord | None:
+        """The submission with this id, deleted or not; None if there is none."""
+        rows = self._db().query(
+            f"SELECT * FROM {SUBMISSIONS} WHERE id = ?", [check_submission_id(submission_id)]
+        )
+        row = next(iter(rows), None)
+        return _record(row) if row is not None else None
+
+    def count(self, form_id: str) -> int:
+        """How many submissions of a form are stored, not counting deleted ones."""
+        sql = f"SELECT count(*) FROM {SUBMISSIONS} WHERE form_id = ? AND deleted = 0"
+        return int(self._db().execute(sql, [form_id]).fetchone()[0])
+
+    def list_submissions(
+        self, form_id: str, limit: int = 50, offset: int = 0
+    ) -> list[SubmissionRecord]:
+        """A page of a form's submissions, not deleted, the most recently received first."""
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must be 0 or more")
+        rows = self._db().query(
+            f"SELECT * FROM {SUBMISSIONS} WHERE form_id = ? AND deleted = 0 "
+            "ORDER BY received_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            [form_id, limit, offset],
+        )
+        return [_record(row) for row in rows]
+
+    def form_rows(self, form_id: str, repeat: str | None = None) -> list[_Row]:
+        """Every row of a form's typed table, or of one repeat's table, in insertion order."""
+        table = self._db().table(table_name(form_id, repeat))
+        if not table.exists():
+            return []
+        return list(table.rows_where(order_by="rowid"))
+
+
+def check_submission_id(submission_id: str) -> str:
+    """The id in lowercase if it is a UUID written as 8-4-4-4-12 hex digits; else ValueError."""
+    if not isinstance(submission_id, str) or not _UUID_RE.fullmatch(submission_id.lower()):
+        raise ValueError(f"submission id {submission_id!r} is not a UUID")
+    return submission_id.lower()
+
+
+def _now() -> str:
+    return _iso(datetime.now(UTC))
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. 2026-11-29T20:00:00.000Z: sorts as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _utc(value: str | datetime | None) -> str | None:
+    """A timestamp given by the caller, in UTC; one without a time zone is refused."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError as exc:
+        raise ValueError(f"timestamp {value!r} is not ISO 8601") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no time zone")
+    return _iso(moment)
+
+
+def _content_hash(form: Form, answers: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of the answers with the form's id and version."""
+    content = {"form_id": form.id, "form_version": form.version, "answers": answers}
+    try:
+        text = json.dumps(
+            content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"answers are not plain JSON values: {exc}") from exc
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _typed_rows(
+    plans: Mapping[str | None, TablePlan], sid: str, answers: Mapping[str, Any]
+) -> list[tuple[str, _Row]]:
+    """The form's row and every repeat entry's row, each parent before its entries."""
+    rows: list[tuple[str, _Row]] = []
+
+    def level(plan: TablePlan, values: Mapping[str, Any], system: _Row, path: str) -> None:
+        if not isinstance(values, Mapping):
+            raise ValueError(f"an entry of '{plan.repeat}' must be a mapping of answers")
+        unknown = set(values) - set(plan.columns) - set(plan.repeats)
+        if unknown:
+            where = f" in repeat '{plan.repeat}'" if plan.repeat else ""
+            raise ValueError(f"answers for unknown questions{where}: {sorted(unknown)}")
+        row = dict(system)
+        for name in plan.columns:
+            row[name] = _column_value(values.get(name))
+        rows.append((plan.name, row))
+        for repeat in plan.repeats:
+            entries = values.get(repeat) or []
+            if not isinstance(entries, Sequence) or isinstance(entries, str):
+                raise ValueError(f"the answer of repeat '{repeat}' must be a list of entries")
+            for position, entry in enumerate(entries, start=1):
+                entry_path = f"{path}.{position}" if path else str(position)
+                child_system = {
+                    "_id": f"{sid}/{repeat}/{entry_path}",
+                    "_submission_id": sid,
+                    "_parent_id": row["_id"] if plan.repeat else None,
+                    "_position": position,
+                }
+                level(plans[repeat], entry, child_system, entry_path)
+
+    level(plans[None], answers, {"_id": sid}, "")
+    return rows
+
+
+def _column_value(value: Any) -> Any:
+    """An answer as its column holds it: lists (select_multiple, rank) as a JSON array."""
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _find(db: Database, sid: str) -> _Row | None:
+    rows = db.query(
+        f"SELECT form_id, content_hash, received_at FROM {SUBMISSIONS} WHERE id = ?", [sid]
+    )
+    return next(iter(rows), None)
+
+
+def _insert(db: Database, form: Form, meta: _Row, typed: list[tuple[str, _Row]]) -> None:
+    """Insert a submission's rows; the caller's transaction makes them one."""
+    db.table(SUBMISSIONS).insert(meta)
+    (form_table, form_row), *entries = typed
+    form_row.update(
+        {
+            "_version": form.version,
+            "_submitted_by": meta["submitted_by"],
+            "_completed_at": meta["completed_at"],
+            "_received_at": meta["received_at"],
+            "_review_status": "received",
+        }
+    )
+    db.table(form_table).insert(form_row)
+    for table, row in entries:
+        db.table(table).insert(row)
+
+
+def _record(row: Mapping[str, Any]) -> SubmissionRecord:
+    return SubmissionRecord(
+        id=row["id"],
+        form_id=row["form_id"],
+        form_version=row["form_version"],
+        submitted_by=row["submitted_by"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        received_at=row["received_at"],
+        review_status=row["review_status"],
+        content_hash=row["content_hash"],
+        instance_name=row["instance_name"],
+        deleted=bool(row["deleted"]),
+        answers=json.loads(row["data"]),
+    )
