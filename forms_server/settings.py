@@ -24,7 +24,9 @@ class Settings:
     #: Secret for signing sessions; generated and kept in data_dir when empty.
     secret_key: str = ""
     #: Largest request body accepted, in bytes.
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = 20 * 1024 * 1024
+    #: The organisation's time zone: today() of a form filled without a device clock.
+    timezone: str = "Asia/Shanghai"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

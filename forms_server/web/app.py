@@ -1,57 +1,109 @@
-"""The Starlette application factory."""
+"""The Starlette application factory: ``create_app(settings)``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from forms_server.i18n import translator
+from forms_server.intake import Intake
 from forms_server.loader import load_forms
-from forms_server.model import Form
 from forms_server.settings import Settings
+from forms_server.storage import Storage
+from forms_server.web import api, collect
+from forms_server.web.errors import http_error
+from forms_server.web.limits import BodyLimit
+from forms_server.web.pages import definitions, language
+from forms_server.web.security import Csrf, load_secret
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PACKAGE_DIR.parent / "templates"
+STATIC_DIR = PACKAGE_DIR / "static"
 
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app for ``settings``; raises FormError when a form has errors."""
     forms = load_forms(settings.forms_dir)
+    storage = Storage(settings.data_dir / "forms.db")
+    for form in forms.values():
+        storage.ensure_schema(form)
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    defs = definitions(forms)
 
     async def home(request: Request) -> Response:
-        lang = _language(request)
-        return templates.TemplateResponse(
-            request, "home.html", {"forms": list(forms.values()), "lang": lang}
-        )
+        lang = language(request, next(iter(forms.values())))
+        response: Response = templates.TemplateResponse(
+            request, "home.html",
+            {"forms": list(forms.values()), "lang": lang, "t": translator(lang)},
+        )  # fmt: skip
+        return response
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "forms": sorted(forms)})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         yield
+        storage.close()
 
+    routes = [
+        Route("/", home),
+        Route("/healthz", health),
+        Route("/forms/{form_id}", collect.form_page, methods=["GET"]),
+        Route("/forms/{form_id}", collect.form_post, methods=["POST"], name="form_post"),
+        Route("/forms/{form_id}/done/{submission_id}", collect.done_page, name="done"),
+        Route("/api/forms", api.list_forms),
+        Route("/api/forms/{form_id}", api.get_definition, name="api_form"),
+        Route("/api/forms/{form_id}/submissions", api.post_submission, methods=["POST"]),
+        Route("/api/forms/{form_id}/submissions/{submission_id}", api.get_submission,
+              name="api_submission"),  # fmt: skip
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+    ]
     app = Starlette(
-        routes=[Route("/", home), Route("/healthz", health)],
+        routes=routes,
         lifespan=lifespan,
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers={HTTPException: http_error},
     )
-    app.state.settings = settings
-    app.state.forms = forms
+    state = app.state
+    state.settings = settings
+    state.forms = forms
+    state.templates = templates
+    state.definitions = defs
+    state.definition_json = {k: json.dumps(v, ensure_ascii=False) for k, v in defs.items()}
+    state.translators = translator
+    state.csrf = Csrf(load_secret(settings.secret_key, settings.data_dir))
+    state.intake = Intake(storage, settings.data_dir, ZoneInfo(settings.timezone))
+    state.static_url = _static_urls()
     return app
 
 
-def _language(request: Request) -> str:
-    """zh-Hans unless the person asked for English (query ?lang= or Accept-Language)."""
-    asked = request.query_params.get("lang") or request.headers.get("accept-language", "")
-    return "en" if asked.lower().startswith("en") else "zh-Hans"
+def _static_urls() -> Callable[[str], str]:
+    """``/static/<path>?v=<content hash>``, so a new version is never served from cache."""
+    versions = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+        for path in STATIC_DIR.iterdir()
+        if path.is_file()
+    }
 
+    def url(path: str) -> str:
+        return f"/static/{path}?v={versions.get(path, '0')}"
 
-def form_title(form: Form, lang: str) -> str:
-    return form.text(form.title, lang)
+    return url

@@ -1,0 +1,137 @@
+"""Receiving one submission: check it, keep its attachments, store it exactly once.
+
+Shared by the web form post and the JSON API, so both answer the same way:
+created, duplicate (the same id and content again: nothing new stored), conflict
+(the same id with other content), or invalid with per-field errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from forms_server import attachments
+from forms_server.attachments import AttachmentError, Upload
+from forms_server.model import Form
+from forms_server.storage import SaveStatus, Storage, check_submission_id
+from forms_server.validation import FieldError, validate
+
+Status = Literal["created", "duplicate", "conflict", "invalid"]
+#: How far ahead of the server's clock a device's clock may be.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    submission_id: str
+    #: field key (``name``, or ``repeat.0.name`` inside repeats) -> message
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class BadSubmission(ValueError):
+    """Something no person could fix on the form: a malformed id or time."""
+
+
+def completion_time(raw: str | None, received: datetime, zone: tzinfo) -> datetime:
+    """When the person completed the form: the device's word, unless it lies in the future.
+
+    Without one (a plain HTML post) it is the moment the server received it, in the
+    organisation's time zone, so ``today()`` is the local date.
+    """
+    if not raw:
+        return received.astimezone(zone)
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadSubmission(f"_completed_at is not an ISO 8601 time: {raw[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    if moment > received + CLOCK_SKEW:
+        raise BadSubmission("_completed_at lies in the future: check the device's clock")
+    return moment
+
+
+def field_key(form: Form, error: FieldError) -> str:
+    """``name`` at the top level, ``repeat.0.name`` inside repeat entries."""
+    question = form.by_name.get(error.name)
+    chain = question.repeats if question else ()
+    parts = [f"{repeat}.{index}" for repeat, index in zip(chain, error.index, strict=False)]
+    return ".".join([*parts, error.name])
+
+
+def put_answer(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``value`` at a field key in the nested raw answers."""
+    *path, name = key.split(".")
+    target = raw
+    for repeat, index in zip(path[::2], path[1::2], strict=True):
+        entries = target.setdefault(repeat, [])
+        position = int(index)
+        while len(entries) <= position:
+            entries.append({})
+        target = entries[position]
+    target[name] = value
+
+
+class Intake:
+    """Checks and stores submissions for every form, into one private database."""
+
+    def __init__(self, storage: Storage, data_dir: Path, zone: tzinfo) -> None:
+        self.storage = storage
+        self.data_dir = data_dir
+        self.zone = zone
+
+    def receive(
+        self,
+        form: Form,
+        submission_id: str,
+        raw: dict[str, Any],
+        *,
+        lang: str,
+        completed_at: datetime,
+        started_at: datetime | None = None,
+        submitted_by: str | None = None,
+        uploads: Mapping[str, Upload] | None = None,
+    ) -> Outcome:
+        try:
+            sid = check_submission_id(submission_id)
+        except ValueError:
+            raise BadSubmission("the submission id must be a UUID") from None
+        errors: dict[str, str] = {}
+        accepted: dict[str, tuple[Upload, str]] = {}
+        for key, upload in (uploads or {}).items():
+            question = form.by_name.get(key.rsplit(".", 1)[-1])
+            if question is None or question.type not in ("image", "file"):
+                errors[key] = "unknown file field" if lang == "en" else "未知的文件字段"
+                continue
+            try:
+                ext, _ = attachments.sniff(upload.content, question.type)
+            except AttachmentError as exc:
+                errors[key] = exc.message(lang)
+                continue
+            # Named by content, so a resend maps to the same name and never overwrites.
+            digest = hashlib.sha256(upload.content).hexdigest()[:16]
+            name = f"{sid}/{question.name}_{digest}.{ext}"
+            put_answer(raw, key, name)
+            accepted[key] = (upload, name)
+        result = validate(form, raw, now=completed_at, lang=lang)
+        errors.update({field_key(form, e): e.message for e in result.errors})
+        if errors:
+            return Outcome("invalid", sid, errors)
+        if self.storage.get(sid) is None:
+            for upload, name in accepted.values():
+                attachments.write(self.data_dir, name, upload.content)
+        saved = self.storage.save(
+            form, sid, result.answers, submitted_by=submitted_by, started_at=started_at,
+            completed_at=completed_at, instance_name=result.instance_name,
+        )  # fmt: skip
+        status: Status = {
+            SaveStatus.CREATED: "created",
+            SaveStatus.DUPLICATE: "duplicate",
+            SaveStatus.CONFLICT: "conflict",
+        }[saved.status]  # type: ignore[assignment]
+        return Outcome(status, sid)

@@ -1,0 +1,119 @@
+"""The JSON API for other clients: forms, their definitions, submissions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from forms_server.intake import BadSubmission, completion_time
+from forms_server.web.collect import get_form
+from forms_server.web.errors import Problem
+from forms_server.web.pages import language
+
+
+async def list_forms(request: Request) -> Response:
+    forms = request.app.state.forms.values()
+    return JSONResponse([
+        {**form.summary(), "title": form.title.to_json(),
+         "url": str(request.url_for("api_form", form_id=form.id).path)}
+        for form in forms
+    ])  # fmt: skip
+
+
+async def get_definition(request: Request) -> Response:
+    form = get_form(request)
+    return JSONResponse(request.app.state.definitions[form.id])
+
+
+async def post_submission(request: Request) -> Response:
+    form = get_form(request)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise Problem(415, "send the submission as application/json")
+    body = await _json_body(request)
+    lang = language(request, form, body.get("lang") if isinstance(body.get("lang"), str) else None)
+    errors: dict[str, str] = {}
+    submission_id, answers = body.get("id"), body.get("answers")
+    if not isinstance(submission_id, str):
+        errors["id"] = "a UUID string is required"
+    if not isinstance(answers, dict):
+        errors["answers"] = "an object of answers is required"
+    if errors:
+        return JSONResponse({"status": "invalid", "errors": errors}, status_code=422)
+    assert isinstance(submission_id, str) and isinstance(answers, dict)
+    intake = request.app.state.intake
+    try:
+        completed = completion_time(_opt_str(body, "completed_at"), datetime.now(UTC), intake.zone)
+        started = completion_time(_opt_str(body, "started_at"), datetime.now(UTC), intake.zone)
+        outcome = await run_in_threadpool(
+            intake.receive, form, submission_id, answers, lang=lang, completed_at=completed,
+            started_at=started if body.get("started_at") else None,
+        )  # fmt: skip
+    except BadSubmission as exc:
+        return JSONResponse({"status": "invalid", "error": str(exc), "errors": {}},
+                            status_code=422)  # fmt: skip
+    if outcome.status == "invalid":
+        return JSONResponse({"id": outcome.submission_id, "status": "invalid",
+                             "errors": outcome.errors}, status_code=422)  # fmt: skip
+    if outcome.status == "conflict":
+        raise Problem(409, "a different submission with this id was stored already",
+                      id=outcome.submission_id)  # fmt: skip
+    url = request.url_for("api_submission", form_id=form.id, submission_id=outcome.submission_id)
+    return JSONResponse({"id": outcome.submission_id, "status": outcome.status, "url": url.path},
+                        status_code=201 if outcome.status == "created" else 200)  # fmt: skip
+
+
+async def get_submission(request: Request) -> Response:
+    """A stored submission, without its sensitive answers (staff see those in their pages)."""
+    form = get_form(request)
+    try:
+        record = request.app.state.intake.storage.get(request.path_params["submission_id"])
+    except ValueError:
+        record = None
+    if record is None or record.form_id != form.id or record.deleted:
+        raise Problem(404, "no such submission")
+    hidden = form.sensitive_names
+    return JSONResponse({
+        "id": record.id,
+        "form_id": record.form_id,
+        "form_version": record.form_version,
+        "received_at": record.received_at,
+        "completed_at": record.completed_at,
+        "review_status": record.review_status,
+        "instance_name": None if hidden else record.instance_name,
+        "answers": _without(record.answers, hidden),
+    })  # fmt: skip
+
+
+def _without(answers: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in answers.items():
+        if name in hidden:
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            out[name] = [_without(entry, hidden) for entry in value]
+        else:
+            out[name] = value
+    return out
+
+
+def _opt_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadSubmission(f"{key} must be an ISO 8601 string")
+    return value
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise Problem(400, "the body must be a JSON object")
+    return body

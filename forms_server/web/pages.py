@@ -1,0 +1,169 @@
+"""Rendering form pages: the context the templates get, and the no-JavaScript repeat buttons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from forms_server.definition import form_definition
+from forms_server.i18n import LANGUAGE_NAMES, pick_language
+from forms_server.model import Form, Question
+from forms_server.validation import validate
+from forms_server.web.security import CSRF_COOKIE
+
+#: A year: the token must outlive any page kept open or any submission queued offline.
+_CSRF_MAX_AGE = 365 * 24 * 3600
+
+
+def language(request: Request, form: Form, asked: str | None = None) -> str:
+    return pick_language(
+        asked or request.query_params.get("lang"),
+        request.headers.get("accept-language"),
+        form.languages,
+    )
+
+
+def csrf_token(request: Request) -> str:
+    """The token of this browser: its cookie's when valid, else a new one."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if request.app.state.csrf.is_signed(cookie):
+        return str(cookie)
+    token: str = request.state.__dict__.setdefault("csrf_token", request.app.state.csrf.new_token())
+    return token
+
+
+def set_csrf_cookie(request: Request, response: Response) -> None:
+    token = csrf_token(request)
+    if request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(CSRF_COOKIE, token, max_age=_CSRF_MAX_AGE, httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https")  # fmt: skip
+
+
+def render_form(
+    request: Request,
+    form: Form,
+    lang: str,
+    *,
+    raw: dict[str, Any],
+    submission_id: str,
+    started_at: str,
+    errors: dict[str, str] | None = None,
+    action: str = "",
+) -> Response:
+    """The form page for ``raw`` answers, after applying a no-JS add/remove ``action``."""
+    state = request.app.state
+    if action:
+        _apply_action(form, raw, action)
+    entries: dict[str, int] = {}
+    _count_entries(form.questions, raw, "", entries)
+    irrelevant, calculated = _evaluate(form, raw, lang, state.intake.zone)
+    t = state.translators(lang)
+    context = {
+        "form": form,
+        "lang": lang,
+        "t": t,
+        "languages": [(tag, LANGUAGE_NAMES.get(tag, tag)) for tag in form.languages],
+        "answers": raw,
+        "errors": errors or {},
+        "form_errors": [t("Please correct the answers marked below")] if errors else [],
+        "irrelevant": irrelevant,
+        "calculated": calculated,
+        "entries": entries,
+        "submission_id": submission_id,
+        "started_at": started_at,
+        "csrf_token": csrf_token(request),
+        "action": str(request.url_for("form_post", form_id=form.id).path),
+        "definition": state.definitions[form.id],
+        "definition_json": state.definition_json[form.id],
+        "static_url": state.static_url,
+    }
+    response: Response = state.templates.TemplateResponse(request, "form.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    set_csrf_cookie(request, response)
+    return response
+
+
+def definitions(forms: dict[str, Form]) -> dict[str, dict[str, Any]]:
+    return {form_id: form_definition(form) for form_id, form in forms.items()}
+
+
+def _evaluate(form: Form, raw: dict[str, Any], lang: str,
+              zone: Any) -> tuple[set[str], dict[str, str]]:  # fmt: skip
+    """Which fields are irrelevant and what the calculations show, for these answers."""
+    result = validate(form, raw, now=datetime.now(UTC).astimezone(zone), lang=lang)
+    irrelevant = {_key(form, name, index) for (name, index) in result.irrelevant}
+    calculated: dict[str, str] = {}
+    _collect_calculated(form, form.questions, result.answers, "", calculated)
+    return irrelevant, calculated
+
+
+def _key(form: Form, name: str, index: tuple[int, ...]) -> str:
+    chain = form.by_name[name].repeats
+    return ".".join([*(f"{r}.{i}" for r, i in zip(chain, index, strict=False)), name])
+
+
+def _collect_calculated(form: Form, questions: tuple[Question, ...], answers: dict[str, Any],
+                        prefix: str, out: dict[str, str]) -> None:  # fmt: skip
+    for q in questions:
+        if q.type == "repeat":
+            for i, entry in enumerate(answers.get(q.name) or []):
+                _collect_calculated(form, q.questions, entry, f"{prefix}{q.name}.{i}.", out)
+        elif q.type == "group":
+            _collect_calculated(form, q.questions, answers, prefix, out)
+        elif q.calculation is not None and answers.get(q.name) is not None:
+            out[prefix + q.name] = str(answers[q.name])
+
+
+def _count_entries(questions: tuple[Question, ...], raw: dict[str, Any], prefix: str,
+                   out: dict[str, int]) -> None:  # fmt: skip
+    for q in questions:
+        if q.type == "group":
+            _count_entries(q.questions, raw, prefix, out)
+        elif q.type == "repeat":
+            found = raw.get(q.name)
+            entries = found if isinstance(found, list) else []
+            count = max(len(entries), q.min_count or 0)
+            out[prefix + q.name] = count
+            for i in range(count):
+                entry = entries[i] if i < len(entries) and isinstance(entries[i], dict) else {}
+                _count_entries(q.questions, entry, f"{prefix}{q.name}.{i}.", out)
+
+
+def _apply_action(form: Form, raw: dict[str, Any], action: str) -> None:
+    """``add:children`` appends an entry; ``remove:children.1`` removes one."""
+    verb, _, key = action.partition(":")
+    parts = key.split(".")
+    if verb not in ("add", "remove") or not parts:
+        return
+    if verb == "remove":
+        if len(parts) < 2 or not parts[-1].isdigit():
+            return
+        entries = _entries_at(raw, parts[:-1])
+        index = int(parts[-1])
+        if entries is not None and index < len(entries):
+            del entries[index]
+        return
+    repeat = form.by_name.get(parts[-1])
+    entries = _entries_at(raw, parts)
+    if repeat is None or repeat.type != "repeat" or entries is None:
+        return
+    if repeat.max_count is None or len(entries) < repeat.max_count:
+        entries.append({})
+
+
+def _entries_at(raw: dict[str, Any], parts: list[str]) -> list[Any] | None:
+    """The entry list at ``outer.0.inner`` (created when missing), or None if malformed."""
+    target = raw
+    for i in range(0, len(parts) - 1, 2):
+        entries = target.get(parts[i])
+        if not isinstance(entries, list) or not parts[i + 1].isdigit():
+            return None
+        index = int(parts[i + 1])
+        while len(entries) <= index:
+            entries.append({})
+        target = entries[index]
+    found = target.setdefault(parts[-1], [])
+    return found if isinstance(found, list) else None
