@@ -93,6 +93,7 @@ class Intake:
         *,
         lang: str,
         completed_at: datetime,
+        completed_given: bool = True,
         started_at: datetime | None = None,
         submitted_by: str | None = None,
         uploads: Mapping[str, Upload] | None = None,
@@ -118,11 +119,16 @@ class Intake:
             name = f"{sid}/{question.name}_{digest}.{ext}"
             put_answer(raw, key, name)
             accepted[key] = (upload, name)
-        result = validate(form, raw, now=completed_at, lang=lang)
+        stored = self.storage.get(sid)
+        if not completed_given and stored is not None and stored.completed_at:
+            # A resend without a device clock: evaluate at the first receipt's time, so
+            # today() and now() give what they gave then and the resend is a duplicate.
+            completed_at = datetime.fromisoformat(stored.completed_at.replace("Z", "+00:00"))
+        result = validate(form, raw, now=completed_at, lang=lang, seed=sid)
         errors.update({field_key(form, e): e.message for e in result.errors})
         if errors:
             return Outcome("invalid", sid, errors)
-        if self.storage.get(sid) is None:
+        if stored is None:
             for upload, name in accepted.values():
                 attachments.write(self.data_dir, name, upload.content)
         saved = self.storage.save(

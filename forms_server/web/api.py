@@ -51,6 +51,7 @@ async def post_submission(request: Request) -> Response:
         started = completion_time(_opt_str(body, "started_at"), datetime.now(UTC), intake.zone)
         outcome = await run_in_threadpool(
             intake.receive, form, submission_id, answers, lang=lang, completed_at=completed,
+            completed_given=bool(body.get("completed_at")),
             started_at=started if body.get("started_at") else None,
         )  # fmt: skip
     except BadSubmission as exc:

@@ -72,7 +72,8 @@ async def form_post(request: Request) -> Response:
         completed = completion_time(fields.get("_completed_at"), datetime.now(UTC), intake.zone)
         outcome = await run_in_threadpool(
             intake.receive, form, submission_id, raw, lang=lang, completed_at=completed,
-            started_at=started_at, uploads=uploads,
+            completed_given=bool(fields.get("_completed_at")), started_at=started_at,
+            uploads=uploads,
         )  # fmt: skip
     except BadSubmission as exc:
         raise Problem(422, str(exc), errors={}) from None
