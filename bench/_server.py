@@ -22,8 +22,9 @@ def free_port() -> int:
 
 
 def start(argv: list[str], port: int, health: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -37,15 +38,27 @@ def start(argv: list[str], port: int, health: str) -> subprocess.Popen[bytes]:
 
 def start_forms_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "forms-server"
-    argv = [str(exe), "serve", "--forms-dir", str(ROOT / "form_definitions"),
-            "--data-dir", str(data_dir), "--port", str(port)]  # fmt: skip
+    argv = [
+        str(exe),
+        "serve",
+        "--forms-dir",
+        str(ROOT / "form_definitions"),
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+    ]
     return start(argv, port, "/healthz")
 
 
 def start_bare(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, str(Path(__file__).parent / "_bare_app.py"), str(data_dir / "bare.db"),
-            str(port)]  # fmt: skip
+    argv = [
+        sys.executable,
+        str(Path(__file__).parent / "_bare_app.py"),
+        str(data_dir / "bare.db"),
+        str(port),
+    ]
     return start(argv, port, "/healthz")
 
 

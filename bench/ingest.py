@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._server import free_port, start_bare, start_forms_server, stop  # noqa: E402
-from tests.samples import worker_intake_answers  # noqa: E402
+from bench._server import free_port, start_bare, start_forms_server, stop
+from tests.samples import worker_intake_answers
 
 
 async def _drive(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
@@ -39,8 +39,11 @@ async def _drive(url: str, requests: int, concurrency: int) -> tuple[float, list
                 queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            body = {"id": str(uuid.uuid4()), "completed_at": "2026-11-20T10:00:00+08:00",
-                    "answers": answers}  # fmt: skip
+            body = {
+                "id": str(uuid.uuid4()),
+                "completed_at": "2026-11-20T10:00:00+08:00",
+                "answers": answers,
+            }
             start = time.perf_counter()
             reply = await client.post(url, json=body)
             latencies.append(time.perf_counter() - start)
@@ -49,8 +52,14 @@ async def _drive(url: str, requests: int, concurrency: int) -> tuple[float, list
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        await client.post(url, json={"id": str(uuid.uuid4()), "answers": answers,
-                                     "completed_at": "2026-11-20T10:00:00+08:00"})  # warm-up
+        await client.post(
+            url,
+            json={
+                "id": str(uuid.uuid4()),
+                "answers": answers,
+                "completed_at": "2026-11-20T10:00:00+08:00",
+            },
+        )  # warm-up
         began = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
@@ -59,8 +68,10 @@ async def _drive(url: str, requests: int, concurrency: int) -> tuple[float, list
 
 def _report(name: str, rate: float, latencies: list[float]) -> None:
     qs = statistics.quantiles(latencies, n=100)
-    print(f"{name:<28} {rate:8.0f} req/s   p50 {qs[49] * 1000:6.1f} ms   "
-          f"p99 {qs[98] * 1000:6.1f} ms   ({len(latencies)} requests)")
+    print(
+        f"{name:<28} {rate:8.0f} req/s   p50 {qs[49] * 1000:6.1f} ms   "
+        f"p99 {qs[98] * 1000:6.1f} ms   ({len(latencies)} requests)"
+    )
 
 
 def main() -> None:
@@ -72,13 +83,18 @@ def main() -> None:
         results = {}
         for name, starter, path in [
             ("bare Starlette insert", start_bare, "/insert"),
-            ("forms-server worker_intake", start_forms_server, "/api/forms/worker_intake/submissions"),
+            (
+                "forms-server worker_intake",
+                start_forms_server,
+                "/api/forms/worker_intake/submissions",
+            ),
         ]:
             port = free_port()
             proc = starter(Path(tmp) / name.split()[0], port)
             try:
                 rate, latencies = asyncio.run(
-                    _drive(f"http://127.0.0.1:{port}{path}", args.requests, args.concurrency))
+                    _drive(f"http://127.0.0.1:{port}{path}", args.requests, args.concurrency)
+                )
             finally:
                 stop(proc)
             results[name] = rate

@@ -34,8 +34,10 @@ def main() -> None:
     questions = sum(1 for form in result.forms for _ in form.walk())
     times = _load_times(20)
     print(f"forms: {len(result.forms)}, questions (incl. groups/repeats): {questions}")
-    print(f"load + check all forms: median {statistics.median(times) * 1000:.1f} ms, "
-          f"min {min(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms (20 rounds)")
+    print(
+        f"load + check all forms: median {statistics.median(times) * 1000:.1f} ms, "
+        f"min {min(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms (20 rounds)"
+    )
 
     form = next(f for f in result.forms if f.id == "worker_intake")
     expr = parse("${consent} = 'yes' and ${age} >= 16")
@@ -49,8 +51,10 @@ def main() -> None:
     for _ in range(n):
         evaluate(expr, ctx)
     elapsed = time.perf_counter() - start
-    print(f"relevant {expr.source!r}: {n / elapsed:,.0f} evaluations/s "
-          f"({elapsed / n * 1e6:.2f} µs each)")
+    print(
+        f"relevant {expr.source!r}: {n / elapsed:,.0f} evaluations/s "
+        f"({elapsed / n * 1e6:.2f} µs each)"
+    )
     parse_n = 20_000
     start = time.perf_counter()
     for _ in range(parse_n):

@@ -15,8 +15,8 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from forms_server.settings import Settings  # noqa: E402
-from forms_server.web.app import create_app  # noqa: E402
+from forms_server.settings import Settings
+from forms_server.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSET = re.compile(r'<(?:script[^>]+src|link[^>]+href)="([^"]+)"')
@@ -35,17 +35,23 @@ def weigh(client: TestClient, path: str) -> list[tuple[str, int, int]]:
 
 
 def main() -> None:
-    form_ids = sys.argv[1:] or ["worker_intake", "needs_assessment", "osh_worksite_survey",
-                                "legal_aid_intake"]  # fmt: skip
+    form_ids = sys.argv[1:] or [
+        "worker_intake",
+        "needs_assessment",
+        "osh_worksite_survey",
+        "legal_aid_intake",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(Settings(forms_dir=ROOT / "form_definitions", data_dir=Path(tmp)))
         with TestClient(app) as client:
             for form_id in form_ids:
                 rows = weigh(client, f"/forms/{form_id}?lang=zh-Hans")
                 wire = sum(r[1] for r in rows)
-                print(f"{form_id}: {wire / 1024:.1f} KB on the wire "
-                      f"({sum(r[2] for r in rows) / 1024:.1f} KB decoded)"
-                      + ("   goal < 50 KB" if form_id == "worker_intake" else ""))
+                print(
+                    f"{form_id}: {wire / 1024:.1f} KB on the wire "
+                    f"({sum(r[2] for r in rows) / 1024:.1f} KB decoded)"
+                    + ("   goal < 50 KB" if form_id == "worker_intake" else "")
+                )
                 for url, sent, decoded in rows:
                     print(f"    {sent / 1024:6.1f} KB  ({decoded / 1024:6.1f} KB)  {url}")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from forms_server.settings import Settings  # noqa: E402
-from forms_server.web.app import create_app  # noqa: E402
+from forms_server.settings import Settings
+from forms_server.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +33,10 @@ def main() -> None:
                 for _ in range(n):
                     assert client.get(url).status_code == 200
                 elapsed = time.perf_counter() - start
-                print(f"{form_id:<22} {n / elapsed:7.0f} renders/s  "
-                      f"({elapsed / n * 1000:.2f} ms per page, through the app in process)")
+                print(
+                    f"{form_id:<22} {n / elapsed:7.0f} renders/s  "
+                    f"({elapsed / n * 1000:.2f} ms per page, through the app in process)"
+                )
 
 
 if __name__ == "__main__":

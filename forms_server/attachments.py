@@ -57,8 +57,11 @@ class Upload:
 def sniff(content: bytes, question_type: str) -> tuple[str, str]:
     """(extension, media type) of ``content``, or AttachmentError if not accepted."""
     if len(content) > MAX_ATTACHMENT_BYTES:
-        raise AttachmentError("too_large", f"文件太大（上限 {MAX_ATTACHMENT_BYTES // 2**20} MB）",
-                              f"file too large (limit {MAX_ATTACHMENT_BYTES // 2**20} MB)")
+        raise AttachmentError(
+            "too_large",
+            f"文件太大（上限 {MAX_ATTACHMENT_BYTES // 2**20} MB）",
+            f"file too large (limit {MAX_ATTACHMENT_BYTES // 2**20} MB)",
+        )
     if not content:
         raise AttachmentError("empty", "文件是空的", "the file is empty")
     signatures = _IMAGE_SIGNATURES + (_FILE_SIGNATURES if question_type == "file" else [])
@@ -70,10 +73,16 @@ def sniff(content: bytes, question_type: str) -> tuple[str, str]:
     if question_type == "file" and _is_text(content):
         return "txt", "text/plain"
     if question_type == "image":
-        raise AttachmentError("type", "只接受 JPEG、PNG、GIF 或 WebP 图片",
-                              "only JPEG, PNG, GIF or WebP images are accepted")
-    raise AttachmentError("type", "只接受图片、PDF、Office 文档或纯文本文件",
-                          "only images, PDF, Office documents or plain text are accepted")
+        raise AttachmentError(
+            "type",
+            "只接受 JPEG、PNG、GIF 或 WebP 图片",
+            "only JPEG, PNG, GIF or WebP images are accepted",
+        )
+    raise AttachmentError(
+        "type",
+        "只接受图片、PDF、Office 文档或纯文本文件",
+        "only images, PDF, Office documents or plain text are accepted",
+    )
 
 
 def write(data_dir: Path, relative: str, content: bytes) -> Path:

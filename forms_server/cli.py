@@ -45,8 +45,9 @@ def check(paths: tuple[Path, ...], as_json: bool, quiet: bool) -> None:
     if quiet:
         problems = [p for p in problems if p.is_error]
     if as_json:
-        click.echo(json.dumps(_json_report(result, problems, len(files)), ensure_ascii=False,
-                              indent=2))  # fmt: skip
+        click.echo(
+            json.dumps(_json_report(result, problems, len(files)), ensure_ascii=False, indent=2)
+        )
     else:
         for problem in problems:
             click.echo(problem.format())
@@ -59,9 +60,11 @@ def _summary(result: LoadResult, files: int) -> str:
         return "no form files found (looked for *.yaml and *.yml)"
     errors, warnings = len(result.errors), len(result.warnings)
     verdict = "ok" if not errors else "failed"
-    return (f"{verdict}: {files} file{'s' if files != 1 else ''}, {len(result.forms)} form"
-            f"{'s' if len(result.forms) != 1 else ''} loaded, {errors} error"
-            f"{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+    return (
+        f"{verdict}: {files} file{'s' if files != 1 else ''}, {len(result.forms)} form"
+        f"{'s' if len(result.forms) != 1 else ''} loaded, {errors} error"
+        f"{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+    )
 
 
 def _json_report(result: LoadResult, problems: list[Problem], files: int) -> dict[str, object]:
@@ -89,8 +92,10 @@ def forms(forms_dir: Path | None, data_dir: Path | None) -> None:
     result = _load_or_exit(settings)
     for form in result.forms:
         s = form.summary()
-        click.echo(f"{s['id']:<24} v{s['version']:<6} {s['questions']:>3} questions "
-                   f"({s['sensitive']} sensitive)  {s['title']}")  # fmt: skip
+        click.echo(
+            f"{s['id']:<24} v{s['version']:<6} {s['questions']:>3} questions "
+            f"({s['sensitive']} sensitive)  {s['title']}"
+        )
 
 
 def _load_or_exit(settings: Settings) -> LoadResult:
@@ -101,8 +106,9 @@ def _load_or_exit(settings: Settings) -> LoadResult:
             click.echo(problem.format(), err=True)
         if not result.forms and not result.errors:
             click.echo(f"no forms found in {settings.forms_dir}", err=True)
-        click.echo("refusing to start: fix the forms above (forms-server check shows them all)",
-                   err=True)  # fmt: skip
+        click.echo(
+            "refusing to start: fix the forms above (forms-server check shows them all)", err=True
+        )
         sys.exit(1)
     return result
 
@@ -112,8 +118,9 @@ def _load_or_exit(settings: Settings) -> LoadResult:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the databases live.")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8000).")
-def serve(forms_dir: Path | None, data_dir: Path | None, host: str | None,
-          port: int | None) -> None:  # fmt: skip
+def serve(
+    forms_dir: Path | None, data_dir: Path | None, host: str | None, port: int | None
+) -> None:
     """Start the server. Refuses to start when a form has errors.
 
     \b

@@ -22,9 +22,20 @@ MAX_TEXT = 10_000
 MAX_FILENAME = 255
 #: Types whose posted strings are read with surrounding white space removed.
 _STRIPPED = frozenset(
-    {"integer", "decimal", "range", "date", "time", "datetime", "select_one",
-     "select_multiple", "rank", "acknowledge", "geopoint"}
-)  # fmt: skip
+    {
+        "integer",
+        "decimal",
+        "range",
+        "date",
+        "time",
+        "datetime",
+        "select_one",
+        "select_multiple",
+        "rank",
+        "acknowledge",
+        "geopoint",
+    }
+)
 #: Numbers take any decimal digits, so full-width ones from a Chinese keyboard (３５) count.
 _INTEGER = re.compile(r"[+-]?\d{1,19}(?:\.0*)?")
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")

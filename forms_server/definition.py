@@ -65,8 +65,9 @@ def _question(q: Question) -> dict[str, Any]:
 
 
 def _choice(choice: Choice) -> dict[str, Any]:
-    return _compact({"value": choice.value, "label": _text(choice.label),
-                     "attrs": dict(choice.attrs) or None})  # fmt: skip
+    return _compact(
+        {"value": choice.value, "label": _text(choice.label), "attrs": dict(choice.attrs) or None}
+    )
 
 
 def _text(text: Text | None) -> dict[str, str] | None:

@@ -123,7 +123,8 @@ class Intake:
         if not completed_given and stored is not None and stored.completed_at:
             # A resend without a device clock: evaluate at the first receipt's time, so
             # today() and now() give what they gave then and the resend is a duplicate.
-            completed_at = datetime.fromisoformat(stored.completed_at.replace("Z", "+00:00"))
+            first = datetime.fromisoformat(stored.completed_at.replace("Z", "+00:00"))
+            completed_at = first.astimezone(self.zone)
         result = validate(form, raw, now=completed_at, lang=lang, seed=sid)
         errors.update({field_key(form, e): e.message for e in result.errors})
         if errors:
@@ -132,9 +133,14 @@ class Intake:
             for upload, name in accepted.values():
                 attachments.write(self.data_dir, name, upload.content)
         saved = self.storage.save(
-            form, sid, result.answers, submitted_by=submitted_by, started_at=started_at,
-            completed_at=completed_at, instance_name=result.instance_name,
-        )  # fmt: skip
+            form,
+            sid,
+            result.answers,
+            submitted_by=submitted_by,
+            started_at=started_at,
+            completed_at=completed_at,
+            instance_name=result.instance_name,
+        )
         status: Status = {
             SaveStatus.CREATED: "created",
             SaveStatus.DUPLICATE: "duplicate",

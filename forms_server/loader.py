@@ -31,15 +31,41 @@ from forms_server.yamlsource import compose, is_mapping, is_sequence, plain, pos
 
 LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 FORM_KEYS = (
-    "id", "version", "title", "languages", "description", "instance_name", "access",
-    "publish", "questions", "choices",
-)  # fmt: skip
+    "id",
+    "version",
+    "title",
+    "languages",
+    "description",
+    "instance_name",
+    "access",
+    "publish",
+    "questions",
+    "choices",
+)
 QUESTION_KEYS = (
-    "name", "type", "label", "hint", "required", "required_message", "relevant",
-    "constraint", "constraint_message", "calculation", "default", "read_only", "choices",
-    "choice_filter", "appearance", "parameters", "repeat_count", "min", "max", "sensitive",
-    "description", "questions",
-)  # fmt: skip
+    "name",
+    "type",
+    "label",
+    "hint",
+    "required",
+    "required_message",
+    "relevant",
+    "constraint",
+    "constraint_message",
+    "calculation",
+    "default",
+    "read_only",
+    "choices",
+    "choice_filter",
+    "appearance",
+    "parameters",
+    "repeat_count",
+    "min",
+    "max",
+    "sensitive",
+    "description",
+    "questions",
+)
 #: Keys that only some types take: key -> (types, how to say which).
 _KEY_TYPES: dict[str, tuple[frozenset[str], str]] = {
     "choices": (SELECT_TYPES, "select_one, select_multiple and rank"),
@@ -53,10 +79,17 @@ _KEY_TYPES: dict[str, tuple[frozenset[str], str]] = {
 _NO_INPUT = NO_ANSWER_TYPES | {"calculate"}
 #: XLSForm spellings accepted for types.
 _TYPE_ALIASES = {
-    "select one": "select_one", "select multiple": "select_multiple", "begin group": "group",
-    "begin_group": "group", "begin repeat": "repeat", "begin_repeat": "repeat", "int": "integer",
-    "string": "text", "trigger": "acknowledge", "photo": "image",
-}  # fmt: skip
+    "select one": "select_one",
+    "select multiple": "select_multiple",
+    "begin group": "group",
+    "begin_group": "group",
+    "begin repeat": "repeat",
+    "begin_repeat": "repeat",
+    "int": "integer",
+    "string": "text",
+    "trigger": "acknowledge",
+    "photo": "image",
+}
 _RANGE_DEFAULTS = {"start": 1.0, "end": 10.0, "step": 1.0}
 
 
@@ -99,9 +132,13 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             continue
         if form.id in seen:
             problems.append(
-                Problem("E104", f"form id '{form.id}' is already used by {seen[form.id].path}",
-                        str(path), hint="give each form its own id")
-            )  # fmt: skip
+                Problem(
+                    "E104",
+                    f"form id '{form.id}' is already used by {seen[form.id].path}",
+                    str(path),
+                    hint="give each form its own id",
+                )
+            )
             continue
         seen[form.id] = form
         forms.append(form)
@@ -120,8 +157,9 @@ def load_file(path: str | Path) -> tuple[Form | None, list[Problem]]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem("E100", f"cannot read the file: {exc}", str(path),
-                              hint="save it as UTF-8 text")]  # fmt: skip
+        return None, [
+            Problem("E100", f"cannot read the file: {exc}", str(path), hint="save it as UTF-8 text")
+        ]
     return load_text(text, str(path))
 
 
@@ -144,8 +182,12 @@ class _Builder(Reader):
 
     def form(self, node: yaml.Node) -> Form | None:
         if not is_mapping(node):
-            self.problem("E103", "a form file must be a mapping of keys", node,
-                         "start with 'id:', 'version:', 'title:' and 'questions:'")  # fmt: skip
+            self.problem(
+                "E103",
+                "a form file must be a mapping of keys",
+                node,
+                "start with 'id:', 'version:', 'title:' and 'questions:'",
+            )
             return None
         keys = self.keys(node, FORM_KEYS, None, required=("id", "version", "title", "questions"))
         if "languages" in keys:
@@ -162,28 +204,45 @@ class _Builder(Reader):
         publish = self.boolean(keys.get("publish"), True, None)
         for name, choices_node in self._choice_nodes(keys.get("choices")):
             if name not in self.used_lists:
-                self.problem("W603", f"choice list '{name}' is not used by any question",
-                             choices_node, "remove it, or use it in a select")  # fmt: skip
+                self.problem(
+                    "W603",
+                    f"choice list '{name}' is not used by any question",
+                    choices_node,
+                    "remove it, or use it in a select",
+                )
         if form_id is None or version is None or title is None or questions is None:
             return None
-        order, found = semantics.check(self.path, questions, self.exprs, self.texts,
-                                       self.choice_lists)  # fmt: skip
+        order, found = semantics.check(
+            self.path, questions, self.exprs, self.texts, self.choice_lists
+        )
         self.problems.extend(found)
         return Form(
-            id=form_id, version=version, title=title, path=self.path, questions=questions,
-            languages=self.languages, description=description,
+            id=form_id,
+            version=version,
+            title=title,
+            path=self.path,
+            questions=questions,
+            languages=self.languages,
+            description=description,
             instance_name=instance_name.expression if instance_name else None,
-            access=access, publish=publish, choice_lists=self.choice_lists, order=order,
-        )  # fmt: skip
+            access=access,
+            publish=publish,
+            choice_lists=self.choice_lists,
+            order=order,
+        )
 
     def form_id(self, node: yaml.Node | None) -> str | None:
         if node is None:
             return None
         value = plain(node)
         if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-            self.problem("E301", f"invalid form id {value!r}", node,
-                         "use lowercase letters, digits and '_', starting with a letter, "
-                         "at most 63 characters, e.g. worker_intake")  # fmt: skip
+            self.problem(
+                "E301",
+                f"invalid form id {value!r}",
+                node,
+                "use lowercase letters, digits and '_', starting with a letter, "
+                "at most 63 characters, e.g. worker_intake",
+            )
             return None
         return value
 
@@ -192,41 +251,60 @@ class _Builder(Reader):
             return None
         value = plain(node)
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
-            self.problem("E203", "version must be a string or a number", node,
-                         "e.g. version: 3 or version: '2026-03'")  # fmt: skip
+            self.problem(
+                "E203",
+                "version must be a string or a number",
+                node,
+                "e.g. version: 3 or version: '2026-03'",
+            )
             return None
         return str(value)
 
     def language_list(self, node: yaml.Node) -> tuple[str, ...]:
         value = plain(node)
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            self.problem("E203", "languages must be a list of language tags", node,
-                         "e.g. languages: [zh-Hans, en]")  # fmt: skip
+            self.problem(
+                "E203",
+                "languages must be a list of language tags",
+                node,
+                "e.g. languages: [zh-Hans, en]",
+            )
             return ("en",)
         for item_node, tag in zip(node.value, value, strict=True):
             if not LANG_RE.fullmatch(tag):
-                self.problem("E204", f"'{tag}' is not a language tag", item_node,
-                             "use a BCP 47 tag such as zh-Hans, zh-Hant, en or mn")  # fmt: skip
+                self.problem(
+                    "E204",
+                    f"'{tag}' is not a language tag",
+                    item_node,
+                    "use a BCP 47 tag such as zh-Hans, zh-Hant, en or mn",
+                )
         if len(set(value)) != len(value):
             self.problem("E204", "a language is listed twice", node, "list each language once")
         return tuple(value)
 
-    def question_list(self, node: yaml.Node | None, repeats: tuple[str, ...],
-                      parents: tuple[str, ...]) -> tuple[Question, ...] | None:  # fmt: skip
+    def question_list(
+        self, node: yaml.Node | None, repeats: tuple[str, ...], parents: tuple[str, ...]
+    ) -> tuple[Question, ...] | None:
         if node is None:
             return None
         if not is_sequence(node):
-            self.problem("E203", "questions must be a list", node,
-                         "start each question with '- name: …'")  # fmt: skip
+            self.problem(
+                "E203", "questions must be a list", node, "start each question with '- name: …'"
+            )
             return None
         built = (self.question(item, repeats, parents) for item in node.value)
         return tuple(q for q in built if q is not None)
 
-    def question(self, node: yaml.Node, repeats: tuple[str, ...],
-                 parents: tuple[str, ...]) -> Question | None:  # fmt: skip
+    def question(
+        self, node: yaml.Node, repeats: tuple[str, ...], parents: tuple[str, ...]
+    ) -> Question | None:
         if not is_mapping(node):
-            self.problem("E203", "a question must be a mapping", node,
-                         "e.g. - {name: age, type: integer, label: Age}")  # fmt: skip
+            self.problem(
+                "E203",
+                "a question must be a mapping",
+                node,
+                "e.g. - {name: age, type: integer, label: Age}",
+            )
             return None
         name_node = next((v for k, v in node.value if k.value == "name"), None)
         name = self.question_name(name_node) if name_node is not None else None
@@ -237,15 +315,30 @@ class _Builder(Reader):
         for key, key_node in keys.items():
             allowed = _KEY_TYPES.get(key)
             if allowed and qtype not in allowed[0]:
-                self.problem("E206", f"'{key}' does not apply to a {qtype} question", key_node,
-                             f"'{key}' is for {allowed[1]} questions; remove it", name)
-        kw: dict[str, Any] = {"name": name, "type": qtype, "line": pos(node).line,
-                              "repeats": repeats, "parents": parents}  # fmt: skip
+                self.problem(
+                    "E206",
+                    f"'{key}' does not apply to a {qtype} question",
+                    key_node,
+                    f"'{key}' is for {allowed[1]} questions; remove it",
+                    name,
+                )
+        kw: dict[str, Any] = {
+            "name": name,
+            "type": qtype,
+            "line": pos(node).line,
+            "repeats": repeats,
+            "parents": parents,
+        }
         for key in ("label", "hint", "required_message", "constraint_message", "description"):
             kw[key] = self.text(keys.get(key), name, key)
         if kw["label"] is None and qtype not in ("calculate", "hidden"):
-            self.problem("E201", f"question '{name}' has no label", node,
-                         "add label: {zh-Hans: …, en: …}", name)  # fmt: skip
+            self.problem(
+                "E201",
+                f"question '{name}' has no label",
+                node,
+                "add label: {zh-Hans: …, en: …}",
+                name,
+            )
         kw["read_only"] = self.boolean(keys.get("read_only"), False, name)
         kw["sensitive"] = self.boolean(keys.get("sensitive"), False, name)
         self.required(keys.get("required"), name, qtype, kw)
@@ -253,17 +346,32 @@ class _Builder(Reader):
             kw[key] = self.expression_of(name, key, keys.get(key))
         calc = keys.get("calculation")
         if calc is not None and qtype != "calculate" and not kw["read_only"]:
-            self.problem("E206", f"'calculation' on a {qtype} question that is not read_only",
-                         calc, "add read_only: true, or make it a calculate question", name)
+            self.problem(
+                "E206",
+                f"'calculation' on a {qtype} question that is not read_only",
+                calc,
+                "add read_only: true, or make it a calculate question",
+                name,
+            )
         kw["calculation"] = self.expression_of(name, "calculation", calc)
         if qtype == "calculate" and calc is None:
-            self.problem("E201", f"calculate question '{name}' has no calculation", node,
-                         "add calculation: …", name)  # fmt: skip
+            self.problem(
+                "E201",
+                f"calculate question '{name}' has no calculation",
+                node,
+                "add calculation: …",
+                name,
+            )
         if qtype in _NO_INPUT - {"calculate"}:
             for key in ("constraint", "default", "required"):
                 if key in keys:
-                    self.problem("E206", f"'{key}' does not apply to a {qtype}", keys[key],
-                                 f"remove '{key}'", name)  # fmt: skip
+                    self.problem(
+                        "E206",
+                        f"'{key}' does not apply to a {qtype}",
+                        keys[key],
+                        f"remove '{key}'",
+                        name,
+                    )
         self.default(keys.get("default"), name, kw)
         kw["appearance"] = self.appearance(keys.get("appearance"), name)
         self.select(keys, name, qtype, list_name, node, kw)
@@ -276,8 +384,13 @@ class _Builder(Reader):
             children = self.question_list(keys.get("questions"), inner, (*parents, name))
             listed = keys.get("questions")
             if listed is None or (is_sequence(listed) and not listed.value):
-                self.problem("E207", f"{qtype} '{name}' has no questions", node,
-                             "add questions: with at least one question", name)  # fmt: skip
+                self.problem(
+                    "E207",
+                    f"{qtype} '{name}' has no questions",
+                    node,
+                    "add questions: with at least one question",
+                    name,
+                )
             kw["questions"] = children or ()
         return Question(**kw)
 
@@ -285,18 +398,30 @@ class _Builder(Reader):
         value = plain(node)
         if not isinstance(value, str) or not NAME_RE.fullmatch(value):
             if isinstance(value, str) and value.startswith("_"):
-                self.problem("E303", f"name '{value}' starts with '_', which is reserved for the "
-                             "server's own columns", node, "remove the leading '_'")  # fmt: skip
+                self.problem(
+                    "E303",
+                    f"name '{value}' starts with '_', which is reserved for the "
+                    "server's own columns",
+                    node,
+                    "remove the leading '_'",
+                )
             else:
-                self.problem("E301", f"invalid question name {value!r}", node,
-                             "use lowercase letters, digits and '_', starting with a letter, at "
-                             "most 63 characters, e.g. monthly_wage")  # fmt: skip
+                self.problem(
+                    "E301",
+                    f"invalid question name {value!r}",
+                    node,
+                    "use lowercase letters, digits and '_', starting with a letter, at "
+                    "most 63 characters, e.g. monthly_wage",
+                )
             return None
         if value in self.names:
             first = pos(self.names[value])
-            self.problem("E302", f"question name '{value}' is already used at line "
-                         f"{first.line}", node, "names are unique in the whole form, groups "
-                         "included: rename one of them")  # fmt: skip
+            self.problem(
+                "E302",
+                f"question name '{value}' is already used at line {first.line}",
+                node,
+                "names are unique in the whole form, groups included: rename one of them",
+            )
             return None
         self.names[value] = node
         return value
@@ -306,26 +431,29 @@ class _Builder(Reader):
             return None, ""
         raw = plain(node)
         if not isinstance(raw, str):
-            self.problem("E205", f"invalid question type {raw!r}", node,
-                         "e.g. type: text", name)  # fmt: skip
+            self.problem("E205", f"invalid question type {raw!r}", node, "e.g. type: text", name)
             return None, ""
         words = raw.strip().split()
         joined = " ".join(words[:2])
-        qtype, rest = (_TYPE_ALIASES[joined], words[2:]) if joined in _TYPE_ALIASES else (
-            _TYPE_ALIASES.get(words[0], words[0]) if words else "", words[1:])
+        qtype, rest = (
+            (_TYPE_ALIASES[joined], words[2:])
+            if joined in _TYPE_ALIASES
+            else (_TYPE_ALIASES.get(words[0], words[0]) if words else "", words[1:])
+        )
         if qtype not in QUESTION_TYPES:
             hint = did_you_mean(qtype, QUESTION_TYPES) or "types: " + ", ".join(
-                sorted(QUESTION_TYPES))
+                sorted(QUESTION_TYPES)
+            )
             self.problem("E205", f"unknown question type '{raw}'", node, hint, name)
             return None, ""
         if rest and not (qtype in SELECT_TYPES and len(rest) == 1):
-            self.problem("E205", f"unknown question type '{raw}'", node,
-                         f"write type: {qtype}", name)  # fmt: skip
+            self.problem(
+                "E205", f"unknown question type '{raw}'", node, f"write type: {qtype}", name
+            )
             return None, ""
         return qtype, rest[0] if rest else ""
 
-    def required(self, node: yaml.Node | None, name: str, qtype: str,
-                 kw: dict[str, Any]) -> None:  # fmt: skip
+    def required(self, node: yaml.Node | None, name: str, qtype: str, kw: dict[str, Any]) -> None:
         if node is None:
             return
         value = plain(node)
@@ -335,8 +463,13 @@ class _Builder(Reader):
             kw["required_if"] = self.expression_of(name, "required", node)
             kw["required"] = kw["required_if"] is not None
         else:
-            self.problem("E203", "required must be true, false or an expression", node,
-                         "e.g. required: true, or required: ${age} >= 16", name)  # fmt: skip
+            self.problem(
+                "E203",
+                "required must be true, false or an expression",
+                node,
+                "e.g. required: true, or required: ${age} >= 16",
+                name,
+            )
 
     def default(self, node: yaml.Node | None, name: str, kw: dict[str, Any]) -> None:
         if node is None:
@@ -347,16 +480,22 @@ class _Builder(Reader):
         elif isinstance(value, str | int | float | bool) and not isinstance(value, dict):
             kw["default"] = str(value).lower() if isinstance(value, bool) else str(value)
         else:
-            self.problem("E203", "a default is one literal answer or an expression", node,
-                         "e.g. default: 0, or default: today()", name)  # fmt: skip
+            self.problem(
+                "E203",
+                "a default is one literal answer or an expression",
+                node,
+                "e.g. default: 0, or default: today()",
+                name,
+            )
 
     def appearance(self, node: yaml.Node | None, name: str) -> tuple[str, ...]:
         if node is None:
             return ()
         value = plain(node)
         if not isinstance(value, str):
-            self.problem("E203", "appearance must be a string", node, "e.g. appearance: minimal",
-                         name)  # fmt: skip
+            self.problem(
+                "E203", "appearance must be a string", node, "e.g. appearance: minimal", name
+            )
             return ()
         words = tuple(value.split())
         for word in words:
@@ -365,17 +504,34 @@ class _Builder(Reader):
                 self.problem("W602", f"unknown appearance '{word}' is ignored", node, hint, name)
         return tuple(w for w in words if w in APPEARANCES)
 
-    def select(self, keys: dict[str, yaml.Node], name: str, qtype: str, list_name: str,
-               node: yaml.Node, kw: dict[str, Any]) -> None:  # fmt: skip
+    def select(
+        self,
+        keys: dict[str, yaml.Node],
+        name: str,
+        qtype: str,
+        list_name: str,
+        node: yaml.Node,
+        kw: dict[str, Any],
+    ) -> None:
         if qtype not in SELECT_TYPES:
             return
         choices_node = keys.get("choices")
         if choices_node is not None and list_name:
-            self.problem("E206", "choices given twice: in the type and in 'choices'",
-                         choices_node, f"write type: {qtype} and choices: {list_name}", name)
+            self.problem(
+                "E206",
+                "choices given twice: in the type and in 'choices'",
+                choices_node,
+                f"write type: {qtype} and choices: {list_name}",
+                name,
+            )
         if choices_node is None and not list_name:
-            self.problem("E403", f"{qtype} question '{name}' has no choices", node,
-                         "add choices: with a list name or a list of choices", name)  # fmt: skip
+            self.problem(
+                "E403",
+                f"{qtype} question '{name}' has no choices",
+                node,
+                "add choices: with a list name or a list of choices",
+                name,
+            )
             return
         if choices_node is not None and is_sequence(choices_node):
             kw["choices"] = self.choices(choices_node, name)
@@ -396,8 +552,13 @@ class _Builder(Reader):
             return params
         value = plain(node)
         if not isinstance(value, dict):
-            self.problem("E203", "parameters must be a mapping", node,
-                         "e.g. parameters: {start: 1, end: 5, step: 1}", name)  # fmt: skip
+            self.problem(
+                "E203",
+                "parameters must be a mapping",
+                node,
+                "e.g. parameters: {start: 1, end: 5, step: 1}",
+                name,
+            )
             return params
         for key, item in value.items():
             if key not in params:
@@ -408,8 +569,13 @@ class _Builder(Reader):
             else:
                 params[key] = float(item)
         if params["step"] <= 0 or params["end"] <= params["start"]:
-            self.problem("E204", "a range needs start < end and a step above 0", node,
-                         "e.g. parameters: {start: 1, end: 5, step: 1}", name)  # fmt: skip
+            self.problem(
+                "E204",
+                "a range needs start < end and a step above 0",
+                node,
+                "e.g. parameters: {start: 1, end: 5, step: 1}",
+                name,
+            )
         return params
 
     def counts(self, keys: dict[str, yaml.Node], name: str) -> tuple[int | None, int | None]:
@@ -417,18 +583,29 @@ class _Builder(Reader):
         for key in ("min", "max"):
             node = keys.get(key)
             value = plain(node) if node is not None else None
-            if node is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                     or value < 0):  # fmt: skip
-                self.problem("E203", f"'{key}' must be a whole number of entries, 0 or more",
-                             node, f"e.g. {key}: 1", name)  # fmt: skip
+            if node is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                self.problem(
+                    "E203",
+                    f"'{key}' must be a whole number of entries, 0 or more",
+                    node,
+                    f"e.g. {key}: 1",
+                    name,
+                )
                 value = None
             found.append(value)
         low, high = found
         if low is not None and high is not None and low > high:
-            self.problem("E204", f"min ({low}) is greater than max ({high})", keys["min"],
-                         "swap them", name)  # fmt: skip
+            self.problem(
+                "E204", f"min ({low}) is greater than max ({high})", keys["min"], "swap them", name
+            )
         if "repeat_count" in keys and (low is not None or high is not None):
-            self.problem("E206", "a repeat takes repeat_count or min/max, not both",
-                         keys["repeat_count"], "remove one of them", name)  # fmt: skip
+            self.problem(
+                "E206",
+                "a repeat takes repeat_count or min/max, not both",
+                keys["repeat_count"],
+                "remove one of them",
+                name,
+            )
         return low, high
-

@@ -16,12 +16,28 @@ from forms_server.expressions import Expression, Field
 #: Every question type of the form format.
 QUESTION_TYPES = frozenset(
     {
-        "text", "integer", "decimal", "date", "time", "datetime",
-        "select_one", "select_multiple", "rank", "range", "note", "acknowledge",
-        "calculate", "hidden", "geopoint", "image", "file", "barcode",
-        "group", "repeat",
+        "text",
+        "integer",
+        "decimal",
+        "date",
+        "time",
+        "datetime",
+        "select_one",
+        "select_multiple",
+        "rank",
+        "range",
+        "note",
+        "acknowledge",
+        "calculate",
+        "hidden",
+        "geopoint",
+        "image",
+        "file",
+        "barcode",
+        "group",
+        "repeat",
     }
-)  # fmt: skip
+)
 SELECT_TYPES = frozenset({"select_one", "select_multiple", "rank"})
 CONTAINER_TYPES = frozenset({"group", "repeat"})
 #: Types that hold no answer of their own.

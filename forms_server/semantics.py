@@ -64,8 +64,15 @@ class _Checker:
     choice_lists: Mapping[str, tuple[Choice, ...]]
     problems: list[Problem]
 
-    def add(self, code: str, message: str, node: yaml.Node, offset: int | None, hint: str,
-            question: str | None) -> None:  # fmt: skip
+    def add(
+        self,
+        code: str,
+        message: str,
+        node: yaml.Node,
+        offset: int | None,
+        hint: str,
+        question: str | None,
+    ) -> None:
         p = value_pos(node, offset) if offset is not None else pos(node)
         self.problems.append(Problem(code, message, self.path, p.line, p.column, hint, question))
 
@@ -77,18 +84,35 @@ class _Checker:
         for name, offset in expr.refs:
             if name not in self.by_name:
                 hint = did_you_mean(name, self.by_name) or "check the spelling of the name"
-                self.add("E504", f"unknown question '{name}' in {where}", located.node, offset,
-                         hint, owner)  # fmt: skip
+                self.add(
+                    "E504",
+                    f"unknown question '{name}' in {where}",
+                    located.node,
+                    offset,
+                    hint,
+                    owner,
+                )
         if expr.uses_dot and key not in DOT_KEYS:
-            self.add("E506", f"'.' in {where} has no answer to stand for", located.node, None,
-                     f"'.' means the question's own answer in constraint, calculation or "
-                     f"default; in {key} name the question: ${{{owner or 'name'}}}",
-                     owner)  # fmt: skip
+            self.add(
+                "E506",
+                f"'.' in {where} has no answer to stand for",
+                located.node,
+                None,
+                f"'.' means the question's own answer in constraint, calculation or "
+                f"default; in {key} name the question: ${{{owner or 'name'}}}",
+                owner,
+            )
         if expr.attrs and key != "choice_filter":
             name, offset = expr.attrs[0]
-            self.add("E507", f"bare name '{name}' in {where}", located.node, offset,
-                     f"refer to a question as ${{{name}}}; bare names are choice attributes, "
-                     "only in choice_filter", owner)  # fmt: skip
+            self.add(
+                "E507",
+                f"bare name '{name}' in {where}",
+                located.node,
+                offset,
+                f"refer to a question as ${{{name}}}; bare names are choice attributes, "
+                "only in choice_filter",
+                owner,
+            )
         if key == "choice_filter" and owner_q is not None:
             self.choice_attrs(located, owner_q)
         scope = owner_q.repeats if owner_q else ()
@@ -101,8 +125,9 @@ class _Checker:
             if problem:
                 reported.add(name)
                 code, message, hint = problem
-                self.add(code, f"{message} in {where}", located.node, offsets.get(name), hint,
-                         owner)  # fmt: skip
+                self.add(
+                    code, f"{message} in {where}", located.node, offsets.get(name), hint, owner
+                )
 
     def choice_attrs(self, located: Located, question: Question) -> None:
         known = {"value", "name", "label"}
@@ -111,9 +136,14 @@ class _Checker:
         for name, offset in located.expression.attrs:
             if name not in known:
                 hint = did_you_mean(name, known) or "attributes: " + ", ".join(sorted(known))
-                self.add("E504", f"unknown choice attribute '{name}' in choice_filter of "
-                         f"'{question.name}'", located.node, offset, hint,
-                         question.name)  # fmt: skip
+                self.add(
+                    "E504",
+                    f"unknown choice attribute '{name}' in choice_filter of '{question.name}'",
+                    located.node,
+                    offset,
+                    hint,
+                    question.name,
+                )
 
     def text(self, owner: str | None, text: Text, node: yaml.Node) -> None:
         for value in text.values.values():
@@ -122,11 +152,23 @@ class _Checker:
                 target = self.by_name.get(name)
                 if target is None:
                     hint = did_you_mean(name, self.by_name) or "check the spelling of the name"
-                    self.add("E504", f"unknown question '{name}' in a text of "
-                             f"'{owner or 'the form'}'", node, None, hint, owner)  # fmt: skip
+                    self.add(
+                        "E504",
+                        f"unknown question '{name}' in a text of '{owner or 'the form'}'",
+                        node,
+                        None,
+                        hint,
+                        owner,
+                    )
                 elif not target.has_answer:
-                    self.add("E509", f"'{name}' is a {target.type} and has no answer to show",
-                             node, None, "name a question that has an answer", owner)
+                    self.add(
+                        "E509",
+                        f"'{name}' is a {target.type} and has no answer to show",
+                        node,
+                        None,
+                        "name a question that has an answer",
+                        owner,
+                    )
 
     def order(self, exprs: list[Located]) -> tuple[str, ...]:
         """Questions in dependency order; reports cycles among relevance and calculations."""
@@ -143,10 +185,15 @@ class _Checker:
             first, second = cycle[0], cycle[1 % len(cycle)]
             located = where[(first, second)]
             path = " → ".join([*cycle, cycle[0]])
-            self.add("E505", f"circular reference: {path}", located.node,
-                     _first_offsets(located.expression.refs).get(second),
-                     "break the cycle: a question's relevance or calculation cannot depend, "
-                     "even indirectly, on itself", first)  # fmt: skip
+            self.add(
+                "E505",
+                f"circular reference: {path}",
+                located.node,
+                _first_offsets(located.expression.refs).get(second),
+                "break the cycle: a question's relevance or calculation cannot depend, "
+                "even indirectly, on itself",
+                first,
+            )
         return _topological(deps)
 
 
@@ -175,24 +222,34 @@ def _refs_in_context(node: Any, in_aggregate: bool) -> Iterator[tuple[str, bool,
             yield from _refs_in_context(child, in_aggregate)
 
 
-def _scope_problem(target: Question, scope: tuple[str, ...],
-                   in_aggregate: bool) -> tuple[str, str, str] | None:  # fmt: skip
+def _scope_problem(
+    target: Question, scope: tuple[str, ...], in_aggregate: bool
+) -> tuple[str, str, str] | None:
     """Why ``target`` cannot be referred to from an expression in ``scope``, if it cannot."""
     if target.type == "repeat":
         if in_aggregate:
             return None
-        return ("E509", f"'{target.name}' is a repeat, not an answer",
-                f"count its entries with count(${{{target.name}}})")  # fmt: skip
+        return (
+            "E509",
+            f"'{target.name}' is a repeat, not an answer",
+            f"count its entries with count(${{{target.name}}})",
+        )
     if target.type in NO_ANSWER_TYPES:
-        return ("E509", f"'{target.name}' is a {target.type} and has no answer",
-                "name a question that has an answer")  # fmt: skip
+        return (
+            "E509",
+            f"'{target.name}' is a {target.type} and has no answer",
+            "name a question that has an answer",
+        )
     repeats = target.repeats
     if scope[: len(repeats)] == repeats or in_aggregate:
         return None
     inner = repeats[len(_common_prefix(scope, repeats))]
-    return ("E508", f"'{target.name}' is inside repeat '{inner}', which has one answer per entry",
-            f"from outside the repeat use sum(${{{target.name}}}), max(…), min(…), join(…), "
-            f"count-non-empty(…) or indexed-repeat(${{{target.name}}}, ${{{inner}}}, n)")
+    return (
+        "E508",
+        f"'{target.name}' is inside repeat '{inner}', which has one answer per entry",
+        f"from outside the repeat use sum(${{{target.name}}}), max(…), min(…), join(…), "
+        f"count-non-empty(…) or indexed-repeat(${{{target.name}}}, ${{{inner}}}, n)",
+    )
 
 
 def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:

@@ -39,8 +39,9 @@ class Settings:
                 values[f.name] = _convert(f.name, raw, f.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
-        return replace(settings, forms_dir=Path(settings.forms_dir),
-                       data_dir=Path(settings.data_dir))  # fmt: skip
+        return replace(
+            settings, forms_dir=Path(settings.forms_dir), data_dir=Path(settings.data_dir)
+        )
 
 
 def _convert(name: str, raw: str, default: Any) -> Any:

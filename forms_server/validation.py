@@ -61,8 +61,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "unknown": ("本表单没有这个问题：{name}", "This form has no question '{name}'"),
     "integer": ("请填写整数", "Enter a whole number"),
     "decimal": ("请填写数字", "Enter a number"),
-    "range": ("请填写 {start} 到 {end} 之间的数，间隔 {step}",
-              "Enter a number from {start} to {end} in steps of {step}"),
+    "range": (
+        "请填写 {start} 到 {end} 之间的数，间隔 {step}",
+        "Enter a number from {start} to {end} in steps of {step}",
+    ),
     "date": ("请按 年-月-日 填写有效的日期", "Enter a real date as YYYY-MM-DD"),
     "time": ("请按 时:分 填写时间", "Enter a time as HH:MM"),
     "datetime": ("请填写有效的日期和时间", "Enter a date and time as YYYY-MM-DDTHH:MM"),
@@ -83,7 +85,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "count": ("需要正好 {n} 条", "Needs exactly {n} entries"),
     "min_count": ("至少需要 {n} 条", "Needs at least {n} entries"),
     "max_count": ("最多 {n} 条", "Allows at most {n} entries"),
-}  # fmt: skip
+}
 #: Types that take no posted answer.
 _NO_INPUT = frozenset({"note", "group"})
 _MAX_QUOTED = 40
@@ -113,14 +115,15 @@ class Result:
         return not self.errors
 
 
-def validate(form: Form, raw: Mapping[str, Any], *, now: datetime, lang: str,
-             seed: str | None = None) -> Result:  # fmt: skip
+def validate(
+    form: Form, raw: Mapping[str, Any], *, now: datetime, lang: str, seed: str | None = None
+) -> Result:
     """Clean typed answers of ``form`` from ``raw`` (JSON-like, a repeat as a list of dicts).
 
     ``now`` (timezone-aware) is when the person completed the form: ``today()`` and
     ``now()`` evaluate at it. ``seed`` (the submission's id) makes ``uuid()`` give the same
-    values each time the same submission is checked. ``lang`` chooses the messages' language; one the form does
-    not have falls back to the form's default language.
+    values each time the same submission is checked. ``lang`` chooses the messages'
+    language; one the form does not have falls back to the form's default language.
     """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -189,9 +192,10 @@ def _make_plan(form: Form) -> _Plan:
             levels[q.repeats].append(q)
     selects = [q for q in document if q.choices]
     computed = frozenset(
-        q.name for q in document
+        q.name
+        for q in document
         if q.calculation is not None and (q.type == "calculate" or q.read_only)
-    )  # fmt: skip
+    )
     return _Plan(
         order=_evaluation_order(form),
         document=document,
@@ -201,7 +205,7 @@ def _make_plan(form: Form) -> _Plan:
         choices={q.name: {c.value: c for c in q.choices} for q in selects},
         computed=computed,
         ignored=computed | {q.name for q in document if q.type in _NO_INPUT},
-    )  # fmt: skip
+    )
 
 
 def _evaluation_order(form: Form) -> tuple[Question, ...]:
@@ -288,8 +292,9 @@ class _Run:
 
     # -- pass 1: coercion
 
-    def level(self, raw: Mapping[str, Any], repeats: tuple[str, ...],
-              index: Index) -> dict[str, Any]:  # fmt: skip
+    def level(
+        self, raw: Mapping[str, Any], repeats: tuple[str, ...], index: Index
+    ) -> dict[str, Any]:
         """The clean answers of one level (the root or one entry) from its raw answers."""
         clean: dict[str, Any] = {
             q.name: [] if q.type == "repeat" else None for q in self.plan.levels[repeats]
@@ -310,8 +315,7 @@ class _Run:
                 clean[name] = self.entries(question, value, index)
             else:
                 try:
-                    clean[name] = coerce(question, value,
-                                         self.plan.choice_positions.get(name, {}))  # fmt: skip
+                    clean[name] = coerce(question, value, self.plan.choice_positions.get(name, {}))
                 except Invalid as exc:
                     self.pending[(name, index)] = FieldError(
                         name, index, exc.code, self.message(exc.key, **exc.params)
@@ -343,9 +347,15 @@ class _Run:
     # -- pass 2: relevance and calculations
 
     def context(self, here: str | None, index: Index) -> Context:
-        return Context(answers=self.root, fields=self.form.fields, now=self.now, here=here,
-                       index=index, choice_label=self.choice_label,
-                       make_uuid=self.make_uuid)  # fmt: skip
+        return Context(
+            answers=self.root,
+            fields=self.form.fields,
+            now=self.now,
+            here=here,
+            index=index,
+            choice_label=self.choice_label,
+            make_uuid=self.make_uuid,
+        )
 
     def choice_label(self, question: str, value: str) -> str:
         choice = self.plan.choices.get(question, {}).get(value)

@@ -75,16 +75,26 @@ def compose(text: str, path: str) -> tuple[yaml.Node | None, list[Problem]]:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
         return None, [
-            Problem("E101", f"YAML syntax error: {message}", path, line, column,
-                    hint=_yaml_hint(text, line, message))
-        ]  # fmt: skip
+            Problem(
+                "E101",
+                f"YAML syntax error: {message}",
+                path,
+                line,
+                column,
+                hint=_yaml_hint(text, line, message),
+            )
+        ]
     except yaml.YAMLError as exc:
         return None, [Problem("E101", f"YAML syntax error: {exc}", path, 1, 1)]
     if node is None:
         return None, [
-            Problem("E103", "the file is empty", path, hint="a form is a mapping with "
-                    "id, version, title and questions")
-        ]  # fmt: skip
+            Problem(
+                "E103",
+                "the file is empty",
+                path,
+                hint="a form is a mapping with id, version, title and questions",
+            )
+        ]
     return node, list(_duplicate_keys(node, path))
 
 
@@ -119,9 +129,14 @@ def _duplicate_keys(node: yaml.Node, path: str) -> list[Problem]:
                 if name and name in seen:
                     first = pos(seen[name])
                     problems.append(
-                        Problem("E102", f"duplicate key '{name}' (first at line {first.line})",
-                                path, *_lc(key), hint="remove one of them or rename it")
-                    )  # fmt: skip
+                        Problem(
+                            "E102",
+                            f"duplicate key '{name}' (first at line {first.line})",
+                            path,
+                            *_lc(key),
+                            hint="remove one of them or rename it",
+                        )
+                    )
                 seen.setdefault(name, key)
                 stack.append(value)
         elif isinstance(current, yaml.SequenceNode):

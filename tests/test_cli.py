@@ -77,6 +77,11 @@ def test_serve_refuses_a_broken_form(write_form: Callable[[str, str], Path]) -> 
 
 def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).parent / "forms-server"
-    done = subprocess.run([str(exe), "check", str(FORMS_DIR), "-q"], capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(exe), "check", str(FORMS_DIR), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

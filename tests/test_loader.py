@@ -54,8 +54,7 @@ def test_sample_forms_load_without_errors() -> None:
     result = load_paths([FORMS_DIR])
     assert result.errors == [], "\n".join(p.format() for p in result.errors)
     ids = {form.id for form in result.forms}
-    assert {"worker_intake", "needs_assessment", "osh_worksite_survey",
-            "legal_aid_intake"} <= ids  # fmt: skip
+    assert {"worker_intake", "needs_assessment", "osh_worksite_survey", "legal_aid_intake"} <= ids
 
 
 def test_several_errors_in_one_file_are_all_reported() -> None:
@@ -73,14 +72,17 @@ def test_several_errors_in_one_file_are_all_reported() -> None:
 
 
 def test_did_you_mean_names_the_closest_question() -> None:
-    _, problems = load_text(textwrap.dedent("""
+    _, problems = load_text(
+        textwrap.dedent("""
         id: f
         version: 1
         title: F
         questions:
           - {name: age, type: integer, label: Age}
           - {name: work_years, type: integer, label: Years, relevant: '${ag} >= 16'}
-        """), "f.yaml")
+        """),
+        "f.yaml",
+    )
     (problem,) = problems
     assert problem.code == "E504"
     assert problem.question == "work_years"

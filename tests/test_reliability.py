@@ -32,10 +32,20 @@ def _free_port() -> int:
 def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "forms-server"
     return subprocess.Popen(
-        [str(exe), "serve", "--forms-dir", str(root / "forms"), "--data-dir", str(root / "data"),
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            str(exe),
+            "serve",
+            "--forms-dir",
+            str(root / "forms"),
+            "--data-dir",
+            str(root / "data"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _wait_up(port: int, timeout: float = 20.0) -> None:
@@ -64,8 +74,11 @@ def test_sigkill_and_restart_lose_nothing_and_store_nothing_twice(tmp_path: Path
         url = f"http://127.0.0.1:{port}/api/forms/worker_intake/submissions"
         with httpx.Client(timeout=5) as http:
             for sid in ids:
-                body = {"id": sid, "completed_at": "2026-11-20T10:00:00+08:00",
-                        "answers": worker_intake_answers()}  # fmt: skip
+                body = {
+                    "id": sid,
+                    "completed_at": "2026-11-20T10:00:00+08:00",
+                    "answers": worker_intake_answers(),
+                }
                 while not stop.is_set():
                     try:
                         reply = http.post(url, json=body)

@@ -448,7 +448,7 @@ def test_malformed_answers_are_refused_before_anything_is_written(
 ) -> None:
     storage.ensure_schema(household)
     empty = _dump(path)
-    with pytest.raises(ValueError):  # noqa: PT011 - the message names the problem, not a code
+    with pytest.raises(ValueError):
         storage.save(household, SID, answers)
     assert _dump(path) == empty
 

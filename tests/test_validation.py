@@ -227,10 +227,26 @@ def test_every_answer_bearing_question_has_a_key_and_nothing_else_does() -> None
     result = _validate(TYPES, {})
     assert result.ok
     assert set(result.answers) == {
-        "q_integer", "q_decimal", "q_date", "q_time", "q_datetime", "q_one", "q_many",
-        "q_rank", "q_range", "q_quarters", "q_ack", "q_geo", "q_text", "q_barcode",
-        "q_image", "q_file", "q_hidden", "q_inner", "q_calc",
-    }  # fmt: skip
+        "q_integer",
+        "q_decimal",
+        "q_date",
+        "q_time",
+        "q_datetime",
+        "q_one",
+        "q_many",
+        "q_rank",
+        "q_range",
+        "q_quarters",
+        "q_ack",
+        "q_geo",
+        "q_text",
+        "q_barcode",
+        "q_image",
+        "q_file",
+        "q_hidden",
+        "q_inner",
+        "q_calc",
+    }
 
 
 @pytest.mark.parametrize(
@@ -406,10 +422,16 @@ def test_the_result_lists_what_is_irrelevant_for_a_page_to_hide(
 
 
 def test_irrelevant_repeat_entries_are_listed_with_their_index() -> None:
-    result = _validate(HOUSEHOLD, {
-        "household_size": 2,
-        "members": [{"member_name": "A", "member_age": 5}, {"member_name": "B", "member_age": 30}],
-    })  # fmt: skip
+    result = _validate(
+        HOUSEHOLD,
+        {
+            "household_size": 2,
+            "members": [
+                {"member_name": "A", "member_age": 5},
+                {"member_name": "B", "member_age": 30},
+            ],
+        },
+    )
     assert result.irrelevant == {("works", (0,))}
     phones = _validate(PHONES, {"has_phone": "no", "phones": [{"phone": "1"}]})
     assert phones.irrelevant == {("phones", ())}
@@ -443,11 +465,15 @@ _FILLED = {"name": "x", "langs": ["zh"], "agree": "OK"}
 @pytest.mark.parametrize(
     ("posted", "lang", "errors"),
     [
-        ({}, "en", [
-            ("name", "This question is required"),
-            ("langs", "This question is required"),
-            ("agree", "This question is required"),
-        ]),
+        (
+            {},
+            "en",
+            [
+                ("name", "This question is required"),
+                ("langs", "This question is required"),
+                ("agree", "This question is required"),
+            ],
+        ),
         ({**_FILLED, "name": ""}, "zh-Hans", [("name", "此题必答")]),
         ({**_FILLED, "name": "   "}, "en", []),
         ({**_FILLED, "langs": []}, "en", [("langs", "This question is required")]),
@@ -458,7 +484,7 @@ _FILLED = {"name": "x", "langs": ["zh"], "agree": "OK"}
         ({**_FILLED, "age": 18}, "mn", [("phone", "成年人请留电话")]),
         ({**_FILLED, "age": 18, "phone": "138"}, "en", []),
     ],
-)  # fmt: skip
+)
 def test_required_as_a_flag_or_an_expression_in_the_persons_language(
     posted: dict[str, Any], lang: str, errors: list[tuple[str, str]]
 ) -> None:
@@ -565,12 +591,22 @@ choices:
         (
             {"half": "1.5", "birth_date": "2000-03-01"},
             "en",
-            {"double": "3", "age": "26", "label": "age 26, doubled 3", "next_age": 27,
-             "nothing": "some"},
+            {
+                "double": "3",
+                "age": "26",
+                "label": "age 26, doubled 3",
+                "next_age": 27,
+                "nothing": "some",
+            },
         ),
         (
-            {"half": 0.25, "birth_date": "2000-03-17", "double": "99", "age": "99",
-             "next_age": "not a number"},
+            {
+                "half": 0.25,
+                "birth_date": "2000-03-17",
+                "double": "99",
+                "age": "99",
+                "next_age": "not a number",
+            },
             "en",
             {"double": "0.5", "age": "25", "next_age": 26},
         ),
@@ -579,7 +615,7 @@ choices:
         ({"sector": "domestic"}, "en", {"sector_name": "Domestic work"}),
         ({}, "en", {"sector_name": None}),
     ],
-)  # fmt: skip
+)
 def test_calculations_are_recomputed_on_the_server_in_dependency_order(
     posted: dict[str, Any], lang: str, answers: dict[str, Any]
 ) -> None:
@@ -694,20 +730,33 @@ choices:
 
 
 def test_repeat_entries_are_validated_and_calculated_one_by_one() -> None:
-    result = _validate(HOUSEHOLD, {
-        "household_size": 2,
-        "members": [
-            {"member_name": "Wang", "member_age": "40", "works": "yes", "age_next_year": "1"},
-            {"member_name": "Xiao", "member_age": 10, "works": "yes"},
-        ],
-    })  # fmt: skip
+    result = _validate(
+        HOUSEHOLD,
+        {
+            "household_size": 2,
+            "members": [
+                {"member_name": "Wang", "member_age": "40", "works": "yes", "age_next_year": "1"},
+                {"member_name": "Xiao", "member_age": 10, "works": "yes"},
+            ],
+        },
+    )
     assert result.ok, result.errors
     assert result.answers["members"] == [
-        {"member_name": "Wang", "member_age": 40, "works": "yes", "age_next_year": "41",
-         "position_label": "#1"},
-        {"member_name": "Xiao", "member_age": 10, "works": None, "age_next_year": "11",
-         "position_label": "#2"},
-    ]  # fmt: skip
+        {
+            "member_name": "Wang",
+            "member_age": 40,
+            "works": "yes",
+            "age_next_year": "41",
+            "position_label": "#1",
+        },
+        {
+            "member_name": "Xiao",
+            "member_age": 10,
+            "works": None,
+            "age_next_year": "11",
+            "position_label": "#2",
+        },
+    ]
     assert result.answers["total_age"] == "50"
     assert result.answers["member_count"] == "2"
 
@@ -715,29 +764,47 @@ def test_repeat_entries_are_validated_and_calculated_one_by_one() -> None:
 @pytest.mark.parametrize(
     ("posted", "errors"),
     [
-        ({"household_size": 1, "members": [{"member_name": "A", "member_age": "x"}]},
-         [("member_age", (0,), "type")]),
-        ({"household_size": 2, "members": [{"member_name": "A"}, {"member_age": 200}]},
-         [("member_name", (1,), "required"), ("member_age", (1,), "constraint")]),
-        ({"household_size": 2, "members": [{"member_name": "A", "works": "maybe"},
-                                            {"member_name": "B", "member_age": 30,
-                                             "works": "maybe"}]},
-         [("works", (1,), "choice")]),
-        ({"household_size": 3, "members": [{"member_name": "A"}, {"member_name": "B"}]},
-         [("members", (), "count")]),
-        ({"household_size": 1, "members": [{"member_name": "A"}, {"member_name": "B"}]},
-         [("members", (), "count")]),
+        (
+            {"household_size": 1, "members": [{"member_name": "A", "member_age": "x"}]},
+            [("member_age", (0,), "type")],
+        ),
+        (
+            {"household_size": 2, "members": [{"member_name": "A"}, {"member_age": 200}]},
+            [("member_name", (1,), "required"), ("member_age", (1,), "constraint")],
+        ),
+        (
+            {
+                "household_size": 2,
+                "members": [
+                    {"member_name": "A", "works": "maybe"},
+                    {"member_name": "B", "member_age": 30, "works": "maybe"},
+                ],
+            },
+            [("works", (1,), "choice")],
+        ),
+        (
+            {"household_size": 3, "members": [{"member_name": "A"}, {"member_name": "B"}]},
+            [("members", (), "count")],
+        ),
+        (
+            {"household_size": 1, "members": [{"member_name": "A"}, {"member_name": "B"}]},
+            [("members", (), "count")],
+        ),
         ({"household_size": 0}, []),
         ({}, []),
         ({"members": [{"member_name": "A"}]}, [("members", (), "count")]),
-        ({"household_size": 1, "members": [{"member_name": "A", "household_size": 1}]},
-         [("household_size", (0,), "unknown")]),
-        ({"household_size": 1, "member_name": "A", "members": [{"member_name": "A"}]},
-         [("member_name", (), "unknown")]),
+        (
+            {"household_size": 1, "members": [{"member_name": "A", "household_size": 1}]},
+            [("household_size", (0,), "unknown")],
+        ),
+        (
+            {"household_size": 1, "member_name": "A", "members": [{"member_name": "A"}]},
+            [("member_name", (), "unknown")],
+        ),
         ({"household_size": 1, "members": "A"}, [("members", (), "type")]),
         ({"household_size": 1, "members": ["A"]}, [("members", (), "type")]),
     ],
-)  # fmt: skip
+)
 def test_repeat_errors_carry_the_entry_index(
     posted: dict[str, Any], errors: list[tuple[str, tuple[int, ...], str]]
 ) -> None:
@@ -770,15 +837,21 @@ choices:
     [
         ({"has_phone": "yes", "phones": [{"phone": "13800000000"}]}, 1, []),
         ({"has_phone": "yes", "phones": [{"phone": "13800000000"}] * 2}, 2, []),
-        ({"has_phone": "yes", "phones": [{"phone": "13800000000"}] * 3}, 3,
-         [("phones", (), "count")]),
+        (
+            {"has_phone": "yes", "phones": [{"phone": "13800000000"}] * 3},
+            3,
+            [("phones", (), "count")],
+        ),
         ({"has_phone": "yes"}, 0, [("phones", (), "count")]),
-        ({"has_phone": "yes", "phones": [{"phone": "1"}, {"phone": "2"}]}, 2,
-         [("phone", (0,), "constraint"), ("phone", (1,), "constraint")]),
+        (
+            {"has_phone": "yes", "phones": [{"phone": "1"}, {"phone": "2"}]},
+            2,
+            [("phone", (0,), "constraint"), ("phone", (1,), "constraint")],
+        ),
         ({"has_phone": "no", "phones": [{"phone": 1}] * 3}, 0, []),
         ({"phones": [{"phone": "1"}]}, 0, []),
     ],
-)  # fmt: skip
+)
 def test_min_max_and_an_irrelevant_repeat_has_no_entries(
     posted: dict[str, Any], entries: int, errors: list[tuple[str, tuple[int, ...], str]]
 ) -> None:
@@ -809,13 +882,18 @@ questions:
 
 
 def test_nested_repeats_index_every_level_and_sum_within_the_entry() -> None:
-    result = _validate(SITES, {
-        "sites": [
-            {"site_name": "A", "workers": [{"worker_age": 20}, {"worker_age": "30"}]},
-            {"site_name": "B", "workers": [{"worker_age": 15}, {"worker_age": 40},
-                                           {"oops": 1}]},
-        ],
-    })  # fmt: skip
+    result = _validate(
+        SITES,
+        {
+            "sites": [
+                {"site_name": "A", "workers": [{"worker_age": 20}, {"worker_age": "30"}]},
+                {
+                    "site_name": "B",
+                    "workers": [{"worker_age": 15}, {"worker_age": 40}, {"oops": 1}],
+                },
+            ],
+        },
+    )
     assert _errors(result) == [("worker_age", (1, 0), "constraint"), ("oops", (1, 2), "unknown")]
     sites = result.answers["sites"]
     assert [s["site_total"] for s in sites] == ["50", "55"]
@@ -862,8 +940,12 @@ choices:
         ([("name", "Li"), ("name", "Wang")], {"name": ["Li", "Wang"]}),
         ([("name", ""), ("name", "Li")], {"name": "Li"}),
         (
-            [("sites.1.site_name", "B"), ("sites.0.site_name", "A"),
-             ("sites.0.site_langs", "zh"), ("sites.0.site_langs", "en")],
+            [
+                ("sites.1.site_name", "B"),
+                ("sites.0.site_name", "A"),
+                ("sites.0.site_langs", "zh"),
+                ("sites.0.site_langs", "en"),
+            ],
             {"sites": [{"site_name": "A", "site_langs": ["zh", "en"]}, {"site_name": "B"}]},
         ),
         (
@@ -871,10 +953,17 @@ choices:
             {"sites": [{"site_name": None}, {"site_name": "C"}]},
         ),
         (
-            [("sites.0.workers.3.worker_age", "40"), ("sites.0.workers.1.worker_age", "30"),
-             ("sites.2.workers.0.worker_age", "")],
-            {"sites": [{"workers": [{"worker_age": "30"}, {"worker_age": "40"}]},
-                       {"workers": [{"worker_age": None}]}]},
+            [
+                ("sites.0.workers.3.worker_age", "40"),
+                ("sites.0.workers.1.worker_age", "30"),
+                ("sites.2.workers.0.worker_age", ""),
+            ],
+            {
+                "sites": [
+                    {"workers": [{"worker_age": "30"}, {"worker_age": "40"}]},
+                    {"workers": [{"worker_age": None}]},
+                ]
+            },
         ),
         ([("sites.0", ""), ("sites.1", "")], {"sites": [{}, {}]}),
         ([("bogus", "x")], {"bogus": "x"}),
@@ -883,7 +972,7 @@ choices:
         ([("workers.0.worker_age", "1")], {"workers.0.worker_age": "1"}),
         ([("sites.0.sites.0.site_name", "A")], {"sites.0.sites.0.site_name": "A"}),
     ],
-)  # fmt: skip
+)
 def test_html_form_fields_become_raw_nested_answers(
     items: list[tuple[str, str]], raw: dict[str, Any]
 ) -> None:
@@ -892,12 +981,20 @@ def test_html_form_fields_become_raw_nested_answers(
 
 def test_form_data_validates_end_to_end() -> None:
     form = _form(FORM_DATA)
-    raw = from_form_data(form, [
-        ("name", "Li"), ("langs", "en"), ("langs", "zh"),
-        ("sites.0.site_name", "A"), ("sites.0.workers.0.worker_age", "20"),
-        ("sites.1.site_name", "B"), ("sites.1.workers.0.worker_age", "old"),
-        ("submit", ""), ("name.0.x", "1"),
-    ])  # fmt: skip
+    raw = from_form_data(
+        form,
+        [
+            ("name", "Li"),
+            ("langs", "en"),
+            ("langs", "zh"),
+            ("sites.0.site_name", "A"),
+            ("sites.0.workers.0.worker_age", "20"),
+            ("sites.1.site_name", "B"),
+            ("sites.1.workers.0.worker_age", "old"),
+            ("submit", ""),
+            ("name.0.x", "1"),
+        ],
+    )
     result = validate(form, raw, now=NOW, lang="en")
     assert result.errors == (
         FieldError("worker_age", (1, 0), "type", "Enter a whole number"),

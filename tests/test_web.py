@@ -21,9 +21,11 @@ from forms_server.web.app import create_app
 from .conftest import FORMS_DIR
 from .samples import new_id, worker_intake_answers
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
-       b"\x00\x00\x00\x00IEND\xaeB`\x82")  # fmt: skip
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 TINY_FORM = """
 id: tiny
 version: 1
@@ -119,8 +121,13 @@ def test_post_without_csrf_token_is_refused(client: TestClient) -> None:
 
 def test_plain_html_post_stores_once_and_redirects(client: TestClient) -> None:
     fields = _page_fields(client, "tiny")
-    body = {**fields, "family_name": "王芳", "age": "30", "kids.0.kid_age": "4",
-            "kids.1.kid_age": "7"}  # fmt: skip
+    body = {
+        **fields,
+        "family_name": "王芳",
+        "age": "30",
+        "kids.0.kid_age": "4",
+        "kids.1.kid_age": "7",
+    }
     first = client.post("/forms/tiny", data=body, follow_redirects=False)
     assert first.status_code == 303
     assert f"/forms/tiny/done/{fields['_id']}" in first.headers["location"]
@@ -138,8 +145,9 @@ def test_plain_html_post_stores_once_and_redirects(client: TestClient) -> None:
 
 def test_invalid_html_post_rerenders_with_errors_and_answers(client: TestClient) -> None:
     fields = _page_fields(client, "tiny")
-    reply = client.post("/forms/tiny?lang=en", data={**fields, "_lang": "en", "age": "12",
-                                                     "kids.0.kid_age": "3"})  # fmt: skip
+    reply = client.post(
+        "/forms/tiny?lang=en", data={**fields, "_lang": "en", "age": "12", "kids.0.kid_age": "3"}
+    )
     assert reply.status_code == 422
     assert "Must be 16 or older" in reply.text
     assert 'value="12"' in reply.text and 'value="3"' in reply.text
@@ -152,11 +160,14 @@ def test_repeat_entries_without_javascript(client: TestClient) -> None:
     added = client.post("/forms/tiny", data={**fields, "_action": "add:kids", "age": "40"})
     assert added.status_code == 200
     assert 'name="kids.0.kid_age"' in added.text and 'value="40"' in added.text
-    twice = client.post("/forms/tiny", data={**fields, "_action": "add:kids",
-                                             "kids.0.kid_age": "5"})  # fmt: skip
+    twice = client.post(
+        "/forms/tiny", data={**fields, "_action": "add:kids", "kids.0.kid_age": "5"}
+    )
     assert 'name="kids.1.kid_age"' in twice.text
-    removed = client.post("/forms/tiny", data={**fields, "_action": "remove:kids.0",
-                                               "kids.0.kid_age": "5", "kids.1.kid_age": "8"})
+    removed = client.post(
+        "/forms/tiny",
+        data={**fields, "_action": "remove:kids.0", "kids.0.kid_age": "5", "kids.1.kid_age": "8"},
+    )
     assert 'name="kids.0.kid_age"' in removed.text and 'name="kids.1.kid_age"' not in removed.text
     assert 'value="8"' in removed.text
     assert _db(client).execute("SELECT count(*) FROM submissions").fetchone()[0] == 0
@@ -174,23 +185,30 @@ def test_javascript_style_post_gets_json(client: TestClient) -> None:
     assert duplicate.status_code == 200 and duplicate.json()["status"] == "duplicate"
     conflict = client.post("/forms/tiny", data={**body, "age": "21"}, headers=headers)
     assert conflict.status_code == 409
-    invalid = client.post("/forms/tiny", data={**body, "_id": new_id(), "age": "x"},
-                          headers=headers)  # fmt: skip
+    invalid = client.post(
+        "/forms/tiny", data={**body, "_id": new_id(), "age": "x"}, headers=headers
+    )
     assert invalid.status_code == 422 and set(invalid.json()["errors"]) == {"age"}
 
 
 def test_completed_at_in_the_future_is_refused(client: TestClient) -> None:
     fields = _page_fields(client, "tiny")
     future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    reply = client.post("/forms/tiny", data={**fields, "family_name": "李", "_completed_at": future},
-                        headers={"Accept": "application/json"})  # fmt: skip
+    reply = client.post(
+        "/forms/tiny",
+        data={**fields, "family_name": "李", "_completed_at": future},
+        headers={"Accept": "application/json"},
+    )
     assert reply.status_code == 422
 
 
 def test_today_is_the_completion_date(client: TestClient) -> None:
     completed = "2026-01-15T23:30:00+08:00"
-    reply = _post_json(client, "tiny", {"id": new_id(), "completed_at": completed,
-                                        "answers": {"family_name": "赵"}})  # fmt: skip
+    reply = _post_json(
+        client,
+        "tiny",
+        {"id": new_id(), "completed_at": completed, "answers": {"family_name": "赵"}},
+    )
     assert reply.status_code == 201, reply.text
     row = _db(client).execute("SELECT filled_on FROM tiny").fetchone()
     assert row["filled_on"] == "2026-01-15"
@@ -199,11 +217,19 @@ def test_today_is_the_completion_date(client: TestClient) -> None:
 def test_image_upload_is_stored_and_type_checked(client: TestClient) -> None:
     fields = _page_fields(client, "tiny")
     headers = {"Accept": "application/json"}
-    bad = client.post("/forms/tiny", data={**fields, "family_name": "周"}, headers=headers,
-                      files={"photo": ("x.png", b"<svg onload=alert(1)>", "image/png")})
+    bad = client.post(
+        "/forms/tiny",
+        data={**fields, "family_name": "周"},
+        headers=headers,
+        files={"photo": ("x.png", b"<svg onload=alert(1)>", "image/png")},
+    )
     assert bad.status_code == 422 and set(bad.json()["errors"]) == {"photo"}
-    good = client.post("/forms/tiny", data={**fields, "family_name": "周"}, headers=headers,
-                       files={"photo": ("x.png", PNG, "image/png")})
+    good = client.post(
+        "/forms/tiny",
+        data={**fields, "family_name": "周"},
+        headers=headers,
+        files={"photo": ("x.png", PNG, "image/png")},
+    )
     assert good.status_code == 201, good.text
     stored = _db(client).execute("SELECT photo FROM tiny").fetchone()["photo"]
     settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
@@ -236,7 +262,9 @@ def test_api_submission_lifecycle(client: TestClient) -> None:
     db = _db(client)
     row = db.execute("SELECT * FROM worker_intake").fetchone()
     assert row["monthly_wage"] == 6500.0 and json.loads(row["work_problems"]) == [
-        "wage_arrears", "no_contract"]  # fmt: skip
+        "wage_arrears",
+        "no_contract",
+    ]
     kids = db.execute("SELECT child_age FROM worker_intake__children").fetchall()
     assert [k[0] for k in kids] == [9, 5]
 
@@ -261,10 +289,13 @@ def test_api_bad_submissions(client: TestClient, body: Any, status: int) -> None
 
 def test_api_refuses_other_content_types_and_bad_json(client: TestClient) -> None:
     url = "/api/forms/tiny/submissions"
-    assert client.post(url, content=b"id=1", headers={"content-type": "text/plain"}).status_code \
-        == 415  # fmt: skip
-    assert client.post(url, content=b"{nope", headers={"content-type": "application/json"}
-                       ).status_code == 400  # fmt: skip
+    assert (
+        client.post(url, content=b"id=1", headers={"content-type": "text/plain"}).status_code == 415
+    )
+    assert (
+        client.post(url, content=b"{nope", headers={"content-type": "application/json"}).status_code
+        == 400
+    )
 
 
 def test_oversized_request_is_413(client: TestClient) -> None:

@@ -18,11 +18,16 @@ from forms_server.web.pages import language
 
 async def list_forms(request: Request) -> Response:
     forms = request.app.state.forms.values()
-    return JSONResponse([
-        {**form.summary(), "title": form.title.to_json(),
-         "url": str(request.url_for("api_form", form_id=form.id).path)}
-        for form in forms
-    ])  # fmt: skip
+    return JSONResponse(
+        [
+            {
+                **form.summary(),
+                "title": form.title.to_json(),
+                "url": str(request.url_for("api_form", form_id=form.id).path),
+            }
+            for form in forms
+        ]
+    )
 
 
 async def get_definition(request: Request) -> Response:
@@ -50,22 +55,31 @@ async def post_submission(request: Request) -> Response:
         completed = completion_time(_opt_str(body, "completed_at"), datetime.now(UTC), intake.zone)
         started = completion_time(_opt_str(body, "started_at"), datetime.now(UTC), intake.zone)
         outcome = await run_in_threadpool(
-            intake.receive, form, submission_id, answers, lang=lang, completed_at=completed,
+            intake.receive,
+            form,
+            submission_id,
+            answers,
+            lang=lang,
+            completed_at=completed,
             completed_given=bool(body.get("completed_at")),
             started_at=started if body.get("started_at") else None,
-        )  # fmt: skip
+        )
     except BadSubmission as exc:
-        return JSONResponse({"status": "invalid", "error": str(exc), "errors": {}},
-                            status_code=422)  # fmt: skip
+        return JSONResponse({"status": "invalid", "error": str(exc), "errors": {}}, status_code=422)
     if outcome.status == "invalid":
-        return JSONResponse({"id": outcome.submission_id, "status": "invalid",
-                             "errors": outcome.errors}, status_code=422)  # fmt: skip
+        return JSONResponse(
+            {"id": outcome.submission_id, "status": "invalid", "errors": outcome.errors},
+            status_code=422,
+        )
     if outcome.status == "conflict":
-        raise Problem(409, "a different submission with this id was stored already",
-                      id=outcome.submission_id)  # fmt: skip
+        raise Problem(
+            409, "a different submission with this id was stored already", id=outcome.submission_id
+        )
     url = request.url_for("api_submission", form_id=form.id, submission_id=outcome.submission_id)
-    return JSONResponse({"id": outcome.submission_id, "status": outcome.status, "url": url.path},
-                        status_code=201 if outcome.status == "created" else 200)  # fmt: skip
+    return JSONResponse(
+        {"id": outcome.submission_id, "status": outcome.status, "url": url.path},
+        status_code=201 if outcome.status == "created" else 200,
+    )
 
 
 async def get_submission(request: Request) -> Response:
@@ -78,16 +92,18 @@ async def get_submission(request: Request) -> Response:
     if record is None or record.form_id != form.id or record.deleted:
         raise Problem(404, "no such submission")
     hidden = form.sensitive_names
-    return JSONResponse({
-        "id": record.id,
-        "form_id": record.form_id,
-        "form_version": record.form_version,
-        "received_at": record.received_at,
-        "completed_at": record.completed_at,
-        "review_status": record.review_status,
-        "instance_name": None if hidden else record.instance_name,
-        "answers": _without(record.answers, hidden),
-    })  # fmt: skip
+    return JSONResponse(
+        {
+            "id": record.id,
+            "form_id": record.form_id,
+            "form_version": record.form_version,
+            "received_at": record.received_at,
+            "completed_at": record.completed_at,
+            "review_status": record.review_status,
+            "instance_name": None if hidden else record.instance_name,
+            "answers": _without(record.answers, hidden),
+        }
+    )
 
 
 def _without(answers: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:

@@ -47,9 +47,10 @@ def create_app(settings: Settings) -> Starlette:
     async def home(request: Request) -> Response:
         lang = language(request, next(iter(forms.values())))
         response: Response = templates.TemplateResponse(
-            request, "home.html",
+            request,
+            "home.html",
             {"forms": list(forms.values()), "lang": lang, "t": translator(lang)},
-        )  # fmt: skip
+        )
         return response
 
     async def health(request: Request) -> Response:
@@ -69,8 +70,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/forms", api.list_forms),
         Route("/api/forms/{form_id}", api.get_definition, name="api_form"),
         Route("/api/forms/{form_id}/submissions", api.post_submission, methods=["POST"]),
-        Route("/api/forms/{form_id}/submissions/{submission_id}", api.get_submission,
-              name="api_submission"),  # fmt: skip
+        Route(
+            "/api/forms/{form_id}/submissions/{submission_id}",
+            api.get_submission,
+            name="api_submission",
+        ),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(

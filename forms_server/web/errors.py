@@ -45,8 +45,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
         return JSONResponse(body, status_code=status, headers=exc.headers)
     templates = request.app.state.templates
     response: Response = templates.TemplateResponse(
-        request, "error.html", {"status": status, "title_zh": zh, "title_en": en,
-                                "message": message, "lang": "zh-Hans"},  # fmt: skip
+        request,
+        "error.html",
+        {"status": status, "title_zh": zh, "title_en": en, "message": message, "lang": "zh-Hans"},
         status_code=status,
     )
     return response

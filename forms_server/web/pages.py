@@ -38,8 +38,14 @@ def csrf_token(request: Request) -> str:
 def set_csrf_cookie(request: Request, response: Response) -> None:
     token = csrf_token(request)
     if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, max_age=_CSRF_MAX_AGE, httponly=True,
-                            samesite="lax", secure=request.url.scheme == "https")  # fmt: skip
+        response.set_cookie(
+            CSRF_COOKIE,
+            token,
+            max_age=_CSRF_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
 
 
 def render_form(
@@ -90,8 +96,9 @@ def definitions(forms: dict[str, Form]) -> dict[str, dict[str, Any]]:
     return {form_id: form_definition(form) for form_id, form in forms.items()}
 
 
-def _evaluate(form: Form, raw: dict[str, Any], lang: str,
-              zone: Any) -> tuple[set[str], dict[str, str]]:  # fmt: skip
+def _evaluate(
+    form: Form, raw: dict[str, Any], lang: str, zone: Any
+) -> tuple[set[str], dict[str, str]]:
     """Which fields are irrelevant and what the calculations show, for these answers."""
     result = validate(form, raw, now=datetime.now(UTC).astimezone(zone), lang=lang)
     irrelevant = {_key(form, name, index) for (name, index) in result.irrelevant}
@@ -105,8 +112,13 @@ def _key(form: Form, name: str, index: tuple[int, ...]) -> str:
     return ".".join([*(f"{r}.{i}" for r, i in zip(chain, index, strict=False)), name])
 
 
-def _collect_calculated(form: Form, questions: tuple[Question, ...], answers: dict[str, Any],
-                        prefix: str, out: dict[str, str]) -> None:  # fmt: skip
+def _collect_calculated(
+    form: Form,
+    questions: tuple[Question, ...],
+    answers: dict[str, Any],
+    prefix: str,
+    out: dict[str, str],
+) -> None:
     for q in questions:
         if q.type == "repeat":
             for i, entry in enumerate(answers.get(q.name) or []):
@@ -117,8 +129,9 @@ def _collect_calculated(form: Form, questions: tuple[Question, ...], answers: di
             out[prefix + q.name] = str(answers[q.name])
 
 
-def _count_entries(questions: tuple[Question, ...], raw: dict[str, Any], prefix: str,
-                   out: dict[str, int]) -> None:  # fmt: skip
+def _count_entries(
+    questions: tuple[Question, ...], raw: dict[str, Any], prefix: str, out: dict[str, int]
+) -> None:
     for q in questions:
         if q.type == "group":
             _count_entries(q.questions, raw, prefix, out)
