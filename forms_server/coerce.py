@@ -146,6 +146,11 @@ def _plain(number: float) -> str:
 
 
 def _date(question: Question, value: Any, choices: Mapping[str, int]) -> str:
+    # A month-year or year field posts YYYY-MM or YYYY without JavaScript: the first day.
+    if isinstance(value, str) and "month-year" in question.appearance and len(value) == 7:
+        value += "-01"
+    elif isinstance(value, str) and "year" in question.appearance and len(value) == 4:
+        value += "-01-01"
     if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             date.fromisoformat(value)

@@ -1023,3 +1023,26 @@ def test_an_empty_submission_of_each_sample_form_only_misses_answers(form: Form)
     result = validate(form, {}, now=NOW, lang=form.default_language)
     assert {e.code for e in result.errors} <= {"required", "count"}
     assert all(e.message for e in result.errors)
+
+
+@pytest.mark.parametrize(
+    ("appearance", "posted", "stored"),
+    [
+        ("month-year", "2026-03", "2026-03-01"),
+        ("year", "2019", "2019-01-01"),
+        ("month-year", "2026-03-15", "2026-03-15"),
+        ("", "2026-03", None),
+    ],
+)
+def test_month_year_and_year_dates_without_javascript(
+    appearance: str, posted: str, stored: str | None
+) -> None:
+    form, problems = load_text(
+        "id: f\nversion: 1\ntitle: F\nquestions:\n"
+        f"  - {{name: d, type: date, label: D, appearance: '{appearance}'}}\n",
+        "f.yaml",
+    )
+    assert form is not None, problems
+    result = validate(form, {"d": posted}, now=NOW, lang="en")
+    assert result.answers["d"] == stored
+    assert [e.code for e in result.errors] == ([] if stored else ["type"])
