@@ -404,7 +404,7 @@ def _round(a: list[Value], ctx: Context) -> Value:
         return NAN
     if not math.isfinite(x) or places > 400 or (places >= 0 and abs(x) >= 2.0**52):
         return x
-    p = max(int(places), -400)
+    p = -400 if places <= -400 else int(places)
     # Half toward +infinity on the shortest decimal form: floor(x * 10^p + 1/2) / 10^p,
     # computed exactly in decimal so that round(2.675, 2) is 2.68.
     step = Decimal(1).scaleb(-p)
@@ -426,6 +426,13 @@ def _pow(a: list[Value], ctx: Context) -> Value:
     odd = exponent.is_integer() and abs(exponent) < 2**53 and int(exponent) % 2 == 1
     if base == 0 and exponent < 0:
         return -math.inf if odd and math.copysign(1, base) < 0 else math.inf
+    if base.is_integer() and exponent.is_integer() and 0 < exponent <= 64 and abs(base) < 2**53:
+        # Exact, then rounded once: the correctly rounded result the browser computes too.
+        return (
+            float(int(base) ** int(exponent))
+            if abs(base) ** exponent < 1e308
+            else (-math.inf if odd and base < 0 else math.inf)
+        )
     try:
         return math.pow(base, exponent)
     except OverflowError:

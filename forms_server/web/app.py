@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from forms_server.definition import form_definition, page_definition
 from forms_server.i18n import translator
 from forms_server.intake import Intake
 from forms_server.loader import load_forms
@@ -27,7 +27,7 @@ from forms_server.storage import Storage
 from forms_server.web import api, collect
 from forms_server.web.errors import http_error
 from forms_server.web.limits import BodyLimit
-from forms_server.web.pages import definitions, language
+from forms_server.web.pages import language
 from forms_server.web.security import Csrf, load_secret
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -42,7 +42,6 @@ def create_app(settings: Settings) -> Starlette:
     for form in forms.values():
         storage.ensure_schema(form)
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-    defs = definitions(forms)
 
     async def home(request: Request) -> Response:
         lang = language(request, next(iter(forms.values())))
@@ -90,8 +89,12 @@ def create_app(settings: Settings) -> Starlette:
     state.settings = settings
     state.forms = forms
     state.templates = templates
-    state.definitions = defs
-    state.definition_json = {k: json.dumps(v, ensure_ascii=False) for k, v in defs.items()}
+    state.definitions = {form_id: form_definition(form) for form_id, form in forms.items()}
+    state.page_definitions = {
+        (form.id, lang): page_definition(form, lang)
+        for form in forms.values()
+        for lang in form.languages
+    }
     state.translators = translator
     state.csrf = Csrf(load_secret(settings.secret_key, settings.data_dir))
     state.intake = Intake(storage, settings.data_dir, ZoneInfo(settings.timezone))

@@ -8,7 +8,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from forms_server.definition import form_definition
 from forms_server.i18n import LANGUAGE_NAMES, pick_language
 from forms_server.model import Form, Question
 from forms_server.validation import validate
@@ -82,18 +81,13 @@ def render_form(
         "started_at": started_at,
         "csrf_token": csrf_token(request),
         "action": str(request.url_for("form_post", form_id=form.id).path),
-        "definition": state.definitions[form.id],
-        "definition_json": state.definition_json[form.id],
+        "definition": state.page_definitions[(form.id, lang)],
         "static_url": state.static_url,
     }
     response: Response = state.templates.TemplateResponse(request, "form.html", context)
     response.headers["Cache-Control"] = "no-store"
     set_csrf_cookie(request, response)
     return response
-
-
-def definitions(forms: dict[str, Form]) -> dict[str, dict[str, Any]]:
-    return {form_id: form_definition(form) for form_id, form in forms.items()}
 
 
 def _evaluate(

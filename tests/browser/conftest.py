@@ -21,9 +21,15 @@ from ..conftest import FORMS_DIR
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 #: A cheap Android phone's screen.
 PHONE = {"width": 360, "height": 740}
 
@@ -45,8 +51,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     root = tmp_path_factory.mktemp("live")
     shutil.copytree(FORMS_DIR, root / "forms")
     settings = Settings(forms_dir=root / "forms", data_dir=root / "data", port=_free_port())
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                            log_level="warning")  # fmt: skip
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -76,8 +83,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[BrowserContext]:
     """A fresh phone-sized browser context in Chinese."""
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True,
-                                  has_touch=True)  # fmt: skip
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     yield context
     context.close()
 
