@@ -144,6 +144,16 @@ class Storage:
             db.rollback()
             raise
 
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """A write transaction for the other private tables (users, reviews, audit)."""
+        with self._write() as db:
+            yield db
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
+        """Rows of a read-only query, as dicts."""
+        return list(self._db().query(sql, list(params)))
+
     def close(self) -> None:
         """Close every thread's connection; call at shutdown, when no thread uses it."""
         with self._lock:

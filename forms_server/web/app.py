@@ -18,6 +18,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from forms_server.accounts import Accounts
+from forms_server.audit import AuditLog
 from forms_server.definition import form_definition, page_definition
 from forms_server.i18n import translator
 from forms_server.intake import Intake
@@ -25,6 +27,7 @@ from forms_server.loader import load_forms
 from forms_server.settings import Settings
 from forms_server.storage import Storage
 from forms_server.web import api, collect
+from forms_server.web.auth import Sessions, Throttle
 from forms_server.web.errors import http_error
 from forms_server.web.limits import BodyLimit
 from forms_server.web.pages import language
@@ -96,7 +99,12 @@ def create_app(settings: Settings) -> Starlette:
         for lang in form.languages
     }
     state.translators = translator
-    state.csrf = Csrf(load_secret(settings.secret_key, settings.data_dir))
+    secret = load_secret(settings.secret_key, settings.data_dir)
+    state.csrf = Csrf(secret)
+    state.sessions = Sessions(secret)
+    state.throttle = Throttle()
+    state.accounts = Accounts(storage)
+    state.audit = AuditLog(storage)
     state.intake = Intake(storage, settings.data_dir, ZoneInfo(settings.timezone))
     state.static_url = _static_urls()
     return app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 _TITLES = {
     400: ("请求无效", "Bad request"),
@@ -39,6 +40,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code
     zh, en = _TITLES.get(status, ("出错了", "Error"))
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else en
+    if status == 401 and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
     if wants_json(request):
         body: dict[str, Any] = {"error": message, "status": status}
         body.update(getattr(exc, "extra", {}))
