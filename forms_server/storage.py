@@ -251,6 +251,61 @@ class Storage:
         status = SaveStatus.DUPLICATE if same else SaveStatus.CONFLICT
         return SaveResult(status, sid, content_hash, str(existing["received_at"]))
 
+    def replace(
+        self,
+        db: Database,
+        form: Form,
+        submission_id: str,
+        answers: Mapping[str, Any],
+        *,
+        instance_name: str | None,
+    ) -> str:
+        """Replace a stored submission's answers inside the caller's transaction ``db``.
+
+        The typed rows are rewritten from ``answers``; the raw JSON, hash, form version and
+        instance name follow. Returns the new content hash. Keeping the old version is
+        the caller's job (the edit history).
+        """
+        sid = check_submission_id(submission_id)
+        plans = self._tables(form)
+        content_hash = _content_hash(form, answers)
+        typed = _typed_rows(plans, sid, answers)
+        meta = db.execute(
+            f"SELECT submitted_by, completed_at, received_at, review_status FROM {SUBMISSIONS}"
+            " WHERE id = ?",
+            [sid],
+        ).fetchone()
+        if meta is None:
+            raise ValueError(f"no submission {sid}")
+        for plan in reversed(list(plans.values())):
+            key = "_submission_id" if plan.repeat else "_id"
+            db.execute(f"DELETE FROM [{plan.name}] WHERE [{key}] = ?", [sid])
+        (form_table, form_row), *entries = typed
+        form_row.update(
+            {
+                "_version": form.version,
+                "_submitted_by": meta[0],
+                "_completed_at": meta[1],
+                "_received_at": meta[2],
+                "_review_status": meta[3],
+            }
+        )
+        db.table(form_table).insert(form_row)
+        for table, row in entries:
+            db.table(table).insert(row)
+        db.execute(
+            f"UPDATE {SUBMISSIONS} SET data = ?, content_hash = ?, form_version = ?,"
+            " instance_name = ? WHERE id = ?",
+            [
+                json.dumps(answers, ensure_ascii=False, separators=(",", ":")),
+                content_hash,
+                form.version,
+                instance_name,
+                sid,
+            ],
+        )
+        return content_hash
+
     def get(self, submission_id: str) -> SubmissionRecord | None:
         """The submission with this id, deleted or not; None if there is none."""
         rows = self._db().query(

@@ -24,6 +24,7 @@ from forms_server.definition import form_definition, page_definition
 from forms_server.i18n import translator
 from forms_server.intake import Intake
 from forms_server.loader import load_forms
+from forms_server.reviews import Reviews
 from forms_server.settings import Settings
 from forms_server.storage import Storage
 from forms_server.web import api, collect
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
     state.throttle = Throttle()
     state.accounts = Accounts(storage)
     state.audit = AuditLog(storage)
+    state.reviews = Reviews(storage)
     state.intake = Intake(storage, settings.data_dir, ZoneInfo(settings.timezone))
     state.static_url = _static_urls()
     return app
