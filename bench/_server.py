@@ -36,6 +36,18 @@ def start(argv: list[str], port: int, health: str) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"{argv[0]} did not start")
 
 
+def collector_token(data_dir: Path) -> str:
+    """A collector's API token, made with the users command."""
+    exe = str(Path(sys.executable).parent / "forms-server")
+    where = ["--data-dir", str(data_dir)]
+    add = [exe, "users", "add", "bench", "--role", "collector", "--password", "a long password"]
+    subprocess.run([*add, *where], check=True, capture_output=True)
+    done = subprocess.run(
+        [exe, "users", "token", "bench", *where], check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
 def start_forms_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "forms-server"
     argv = [

@@ -22,11 +22,19 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._server import free_port, start_bare, start_forms_server, stop
+from bench._server import (
+    collector_token,
+    free_port,
+    start_bare,
+    start_forms_server,
+    stop,
+)
 from tests.samples import worker_intake_answers
 
 
-async def _drive(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
+async def _drive(
+    url: str, requests: int, concurrency: int, token: str = ""
+) -> tuple[float, list[float]]:
     answers = worker_intake_answers()
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -51,7 +59,8 @@ async def _drive(url: str, requests: int, concurrency: int) -> tuple[float, list
                 raise RuntimeError(f"{reply.status_code}: {reply.text[:200]}")
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers) as client:
         await client.post(
             url,
             json={
@@ -90,10 +99,12 @@ def main() -> None:
             ),
         ]:
             port = free_port()
-            proc = starter(Path(tmp) / name.split()[0], port)
+            data_dir = Path(tmp) / name.split()[0]
+            token = collector_token(data_dir) if starter is start_forms_server else ""
+            proc = starter(data_dir, port)
             try:
                 rate, latencies = asyncio.run(
-                    _drive(f"http://127.0.0.1:{port}{path}", args.requests, args.concurrency)
+                    _drive(f"http://127.0.0.1:{port}{path}", args.requests, args.concurrency, token)
                 )
             finally:
                 stop(proc)

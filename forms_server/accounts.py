@@ -37,6 +37,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "manage_users": frozenset({"admin"}),
 }
 
+#: Collectors see their own submissions received in the last this many days.
+RECENT_DAYS = 30
+
 _hasher = PasswordHasher()
 
 
@@ -188,6 +191,15 @@ class Accounts:
         name = self._must(username).username
         with self.storage.transaction() as db:
             db.execute(sql, [*params, name])
+
+
+def ensure_admin(accounts: Accounts) -> str | None:
+    """With no users at all, create ``admin`` and return its one-time password."""
+    if accounts.count():
+        return None
+    password = new_password()
+    accounts.add("admin", "admin", password)
+    return password
 
 
 def _role(role: str) -> Role:

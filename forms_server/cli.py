@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from forms_server import __version__
+from forms_server.accounts import ROLES, AccountError, Accounts, ensure_admin
 from forms_server.errors import Problem
 from forms_server.loader import LoadResult, form_files, load_paths
 from forms_server.settings import Settings
@@ -137,5 +138,150 @@ def serve(
         click.echo(problem.format(), err=True)
     click.echo(f"{len(result.forms)} forms: " + ", ".join(f.id for f in result.forms))
     click.echo(f"data in {settings.data_dir.resolve()}")
+    app = create_app(settings)
+    password = ensure_admin(app.state.accounts)
+    if password:
+        click.echo(
+            "\nNo users yet: created the administrator 'admin' with this one-time password\n"
+            f"    {password}\n"
+            "Sign in at /login and change it: forms-server users set-password admin\n"
+        )
     click.echo(f"serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+@main.group()
+def users() -> None:
+    """Manage user accounts (in the private database under --data-dir)."""
+
+
+_data_dir_option = click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Where the databases live."
+)
+
+
+def _accounts(data_dir: Path | None) -> Accounts:
+    from forms_server.storage import Storage
+
+    settings = Settings.from_env(data_dir=data_dir)
+    return Accounts(Storage(settings.data_dir / "forms.db"))
+
+
+def _fail(exc: AccountError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+def _ask_password(password: str | None) -> str:
+    if password is not None:
+        return password
+    entered: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return entered
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="The user's role.")
+@click.option("--password", help="The password (prompted for when left out).")
+@_data_dir_option
+def users_add(username: str, role: str, password: str | None, data_dir: Path | None) -> None:
+    """Add a user.
+
+    \b
+    Example:
+      forms-server users add wangfang --role collector
+    """
+    try:
+        user = _accounts(data_dir).add(username, role, _ask_password(password))
+    except AccountError as exc:
+        _fail(exc)
+        return
+    click.echo(f"added {user.username} ({user.role})")
+
+
+@users.command("list")
+@_data_dir_option
+def users_list(data_dir: Path | None) -> None:
+    """List users with their roles.
+
+    \b
+    Example:
+      forms-server users list
+    """
+    for user in _accounts(data_dir).all():
+        state = " (disabled)" if user.disabled else ""
+        click.echo(f"{user.username:<24} {user.role}{state}")
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+@_data_dir_option
+def users_set_role(username: str, role: str, data_dir: Path | None) -> None:
+    """Change a user's role.
+
+    \b
+    Example:
+      forms-server users set-role wangfang staff
+    """
+    try:
+        user = _accounts(data_dir).set_role(username, role)
+    except AccountError as exc:
+        _fail(exc)
+        return
+    click.echo(f"{user.username} is now {user.role}")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password", help="The new password (prompted for when left out).")
+@_data_dir_option
+def users_set_password(username: str, password: str | None, data_dir: Path | None) -> None:
+    """Set a user's password; their other sessions end.
+
+    \b
+    Example:
+      forms-server users set-password admin
+    """
+    try:
+        user = _accounts(data_dir).set_password(username, _ask_password(password))
+    except AccountError as exc:
+        _fail(exc)
+        return
+    click.echo(f"password of {user.username} changed")
+
+
+@users.command("disable")
+@click.argument("username")
+@_data_dir_option
+def users_disable(username: str, data_dir: Path | None) -> None:
+    """Disable a user: their sessions and API tokens stop working.
+
+    \b
+    Example:
+      forms-server users disable wangfang
+    """
+    try:
+        user = _accounts(data_dir).disable(username)
+    except AccountError as exc:
+        _fail(exc)
+        return
+    click.echo(f"{user.username} disabled")
+
+
+@users.command("token")
+@click.argument("username")
+@_data_dir_option
+def users_token(username: str, data_dir: Path | None) -> None:
+    """Print a new API token for a user (shown once; only its hash is kept).
+
+    \b
+    Example:
+      forms-server users token wangfang
+    """
+    try:
+        token = _accounts(data_dir).new_token(username)
+    except AccountError as exc:
+        _fail(exc)
+        return
+    click.echo(token)

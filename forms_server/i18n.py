@@ -32,6 +32,16 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "Forms": {"zh-Hans": "表单"},
     "Language": {"zh-Hans": "语言"},
     "Skip to the form": {"zh-Hans": "跳到表单"},
+    # sign-in
+    "Sign in": {"zh-Hans": "登录"},
+    "Sign out": {"zh-Hans": "退出"},
+    "User name": {"zh-Hans": "用户名"},
+    "Password": {"zh-Hans": "密码"},
+    "Signed in as {name}.": {"zh-Hans": "当前登录：{name}。"},
+    "Wrong user name or password.": {"zh-Hans": "用户名或密码不正确。"},
+    "Too many failed sign-ins. Wait 15 minutes and try again.": {
+        "zh-Hans": "登录失败次数过多，请 15 分钟后再试。"
+    },
     # form page
     "Submit": {"zh-Hans": "提交"},
     "required": {"zh-Hans": "必答"},

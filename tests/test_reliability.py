@@ -48,6 +48,18 @@ def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
+def _collector_token(root: Path) -> str:
+    """A collector's API token, made with the users command as an administrator would."""
+    exe = str(Path(sys.executable).parent / "forms-server")
+    data = ["--data-dir", str(root / "data")]
+    add = [exe, "users", "add", "field1", "--role", "collector", "--password", "a long password"]
+    subprocess.run([*add, *data], check=True, capture_output=True)
+    done = subprocess.run(
+        [exe, "users", "token", "field1", *data], check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
 def _wait_up(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -63,6 +75,7 @@ def _wait_up(port: int, timeout: float = 20.0) -> None:
 def test_sigkill_and_restart_lose_nothing_and_store_nothing_twice(tmp_path: Path) -> None:
     shutil.copytree(FORMS_DIR, tmp_path / "forms")
     port = _free_port()
+    token = _collector_token(tmp_path)
     server = _start(tmp_path, port)
     _wait_up(port)
     ids = [new_id() for _ in range(N_SUBMISSIONS)]
@@ -73,7 +86,7 @@ def test_sigkill_and_restart_lose_nothing_and_store_nothing_twice(tmp_path: Path
 
     def client() -> None:
         url = f"http://127.0.0.1:{port}/api/forms/worker_intake/submissions"
-        with httpx.Client(timeout=5) as http:
+        with httpx.Client(timeout=5, headers={"Authorization": f"Bearer {token}"}) as http:
             for sid in ids:
                 body = {
                     "id": sid,

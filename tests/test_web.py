@@ -82,8 +82,17 @@ def _page_fields(client: TestClient, form_id: str) -> dict[str, str]:
     return hidden
 
 
-def _post_json(client: TestClient, form_id: str, body: Any) -> Any:
-    return client.post(f"/api/forms/{form_id}/submissions", json=body)
+def _post_json(client: TestClient, form_id: str, body: Any, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post(f"/api/forms/{form_id}/submissions", json=body, headers=headers)
+
+
+def _token(client: TestClient, username: str = "wang", role: str = "collector") -> str:
+    accounts = client.app.state.accounts  # type: ignore[attr-defined]
+    if accounts.get(username) is None:
+        accounts.add(username, role, "a long password")
+    token: str = accounts.new_token(username)
+    return token
 
 
 # -- pages --------------------------------------------------------------------------
@@ -96,7 +105,7 @@ def test_home_lists_forms(client: TestClient) -> None:
 
 
 def test_form_page_renders_with_csrf_cookie(client: TestClient) -> None:
-    page = client.get("/forms/worker_intake?lang=zh-Hans")
+    page = client.get("/forms/tiny?lang=zh-Hans")
     assert page.status_code == 200
     assert "fs_csrf" in page.cookies
     set_cookie = page.headers["set-cookie"].lower()
@@ -250,15 +259,23 @@ def test_api_lists_forms_and_definitions(client: TestClient) -> None:
 
 def test_api_submission_lifecycle(client: TestClient) -> None:
     sid = new_id()
+    token = _token(client)
     body = {"id": sid, "answers": worker_intake_answers()}
-    created = _post_json(client, "worker_intake", body)
+    assert _post_json(client, "worker_intake", body).status_code == 401
+    created = _post_json(client, "worker_intake", body, token)
     assert created.status_code == 201, created.text
-    assert _post_json(client, "worker_intake", body).status_code == 200
+    assert _post_json(client, "worker_intake", body, token).status_code == 200
     changed = {"id": sid, "answers": worker_intake_answers(monthly_wage=7000)}
-    assert _post_json(client, "worker_intake", changed).status_code == 409
-    fetched = client.get(created.json()["url"]).json()
+    assert _post_json(client, "worker_intake", changed, token).status_code == 409
+    url = created.json()["url"]
+    assert client.get(url).status_code == 401
+    fetched = client.get(url, headers={"Authorization": f"Bearer {token}"}).json()
     assert fetched["answers"]["monthly_wage"] == 6500
-    assert "full_name" not in fetched["answers"] and "phone" not in fetched["answers"]
+    assert fetched["answers"]["full_name"] == "张建国"
+    other = {"Authorization": f"Bearer {_token(client, 'li', 'collector')}"}
+    assert client.get(url, headers=other).status_code == 404
+    researcher = {"Authorization": f"Bearer {_token(client, 'zhao', 'researcher')}"}
+    assert client.get(url, headers=researcher).status_code == 403
     db = _db(client)
     row = db.execute("SELECT * FROM worker_intake").fetchone()
     assert row["monthly_wage"] == 6500.0 and json.loads(row["work_problems"]) == [
@@ -304,3 +321,75 @@ def test_oversized_request_is_413(client: TestClient) -> None:
     fields = _page_fields(client, "tiny")
     reply = client.post("/forms/tiny", data=fields, files={"photo": ("a.png", PNG * 3000)})
     assert reply.status_code == 413
+
+
+def test_forms_for_collectors_need_sign_in(client: TestClient) -> None:
+    page = client.get("/forms/worker_intake", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/login?next=/forms/worker_intake")
+    assert client.get("/forms/tiny").status_code == 200
+    researcher = {"Authorization": f"Bearer {_token(client, 'zhao', 'researcher')}"}
+    assert client.get("/forms/worker_intake", headers=researcher).status_code == 403
+    collector = {"Authorization": f"Bearer {_token(client)}"}
+    assert client.get("/forms/worker_intake", headers=collector).status_code == 200
+
+
+def test_session_json_post_needs_csrf_header(client: TestClient) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    user = state.accounts.add("sun", "collector", "a long password")
+    client.cookies.set("fs_session", state.sessions.cookie_value(user))
+    client.get("/forms/tiny")
+    body = {"id": new_id(), "answers": {"family_name": "孙"}}
+    assert client.post("/api/forms/tiny/submissions", json=body).status_code == 403
+    headers = {"X-CSRF-Token": client.cookies["fs_csrf"]}
+    reply = client.post("/api/forms/tiny/submissions", json=body, headers=headers)
+    assert reply.status_code == 201
+    row = _db(client).execute("SELECT submitted_by FROM submissions").fetchone()
+    assert row["submitted_by"] == "sun"
+
+
+def _login_token(client: TestClient) -> str:
+    found = re.search(r'name="_csrf" value="([^"]+)"', client.get("/login").text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_sign_in_and_out(client: TestClient) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    state.accounts.add("qian", "staff", "a long password")
+    token = _login_token(client)
+    form = {"_csrf": token, "username": "qian", "password": "wrong password"}
+    assert client.post("/login", data=form).status_code == 401
+    form["password"] = "a long password"
+    reply = client.post("/login?next=/forms/worker_intake", data=form, follow_redirects=False)
+    assert reply.status_code == 303
+    assert reply.headers["location"] == "/forms/worker_intake"
+    cookie = reply.headers["set-cookie"].lower()
+    assert "fs_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    assert client.get("/forms/worker_intake").status_code == 200
+    out = client.post("/logout", data={"_csrf": token}, follow_redirects=False)
+    assert out.status_code == 303
+    assert client.get("/forms/worker_intake", follow_redirects=False).status_code == 303
+    actions = [e["action"] for e in state.audit.entries()]
+    assert actions[:3] == ["sign_out", "sign_in", "sign_in_failed"]
+
+
+def test_failed_sign_ins_lock_the_account(client: TestClient) -> None:
+    client.app.state.accounts.add("zhou", "staff", "a long password")  # type: ignore[attr-defined]
+    form = {"_csrf": _login_token(client), "username": "zhou", "password": "nope nope"}
+    statuses = [client.post("/login", data=form).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    form["password"] = "a long password"
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 429
+
+
+def test_sign_in_never_redirects_off_site(client: TestClient) -> None:
+    client.app.state.accounts.add("wu", "staff", "a long password")  # type: ignore[attr-defined]
+    form = {
+        "_csrf": _login_token(client),
+        "username": "wu",
+        "password": "a long password",
+        "next": "//evil.example/x",
+    }
+    reply = client.post("/login", data=form, follow_redirects=False)
+    assert reply.headers["location"] == "/"

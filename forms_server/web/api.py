@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from forms_server.accounts import RECENT_DAYS, User, can
 from forms_server.intake import BadSubmission, completion_time
+from forms_server.web.auth import check_csrf_header, current_user
 from forms_server.web.collect import get_form
 from forms_server.web.errors import Problem
 from forms_server.web.pages import language
@@ -39,6 +41,9 @@ async def post_submission(request: Request) -> Response:
     form = get_form(request)
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise Problem(415, "send the submission as application/json")
+    user = current_user(request)
+    if user is not None:
+        check_csrf_header(request)
     body = await _json_body(request)
     lang = language(request, form, body.get("lang") if isinstance(body.get("lang"), str) else None)
     errors: dict[str, str] = {}
@@ -62,6 +67,7 @@ async def post_submission(request: Request) -> Response:
             lang=lang,
             completed_at=completed,
             completed_given=bool(body.get("completed_at")),
+            submitted_by=user.username if user else None,
             started_at=started if body.get("started_at") else None,
         )
     except BadSubmission as exc:
@@ -83,15 +89,19 @@ async def post_submission(request: Request) -> Response:
 
 
 async def get_submission(request: Request) -> Response:
-    """A stored submission, without its sensitive answers (staff see those in their pages)."""
+    """A stored submission: whole for staff; for its collector, while it is recent."""
     form = get_form(request)
+    user = current_user(request)
+    if user is None:
+        raise Problem(401, "please sign in")
     try:
         record = request.app.state.intake.storage.get(request.path_params["submission_id"])
     except ValueError:
         record = None
     if record is None or record.form_id != form.id or record.deleted:
         raise Problem(404, "no such submission")
-    hidden = form.sensitive_names
+    if not can(user, "review") and not _own_recent(user, record.submitted_by, record.received_at):
+        raise Problem(404, "no such submission")
     return JSONResponse(
         {
             "id": record.id,
@@ -100,22 +110,17 @@ async def get_submission(request: Request) -> Response:
             "received_at": record.received_at,
             "completed_at": record.completed_at,
             "review_status": record.review_status,
-            "instance_name": None if hidden else record.instance_name,
-            "answers": _without(record.answers, hidden),
+            "instance_name": record.instance_name,
+            "answers": record.answers,
         }
     )
 
 
-def _without(answers: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in answers.items():
-        if name in hidden:
-            continue
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            out[name] = [_without(entry, hidden) for entry in value]
-        else:
-            out[name] = value
-    return out
+def _own_recent(user: User, submitted_by: str | None, received_at: str) -> bool:
+    if not can(user, "fill") or submitted_by != user.username:
+        return False
+    received = datetime.fromisoformat(received_at.replace("Z", "+00:00"))
+    return datetime.now(UTC) - received <= timedelta(days=RECENT_DAYS)
 
 
 def _opt_str(body: dict[str, Any], key: str) -> str | None:

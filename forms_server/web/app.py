@@ -27,7 +27,7 @@ from forms_server.loader import load_forms
 from forms_server.reviews import Reviews
 from forms_server.settings import Settings
 from forms_server.storage import Storage
-from forms_server.web import api, collect
+from forms_server.web import api, collect, signin
 from forms_server.web.auth import Sessions, Throttle
 from forms_server.web.errors import http_error
 from forms_server.web.limits import BodyLimit
@@ -67,6 +67,9 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/", home),
         Route("/healthz", health),
+        Route("/login", signin.login_page, methods=["GET"]),
+        Route("/login", signin.login, methods=["POST"]),
+        Route("/logout", signin.logout, methods=["POST"]),
         Route("/forms/{form_id}", collect.form_page, methods=["GET"]),
         Route("/forms/{form_id}", collect.form_post, methods=["POST"], name="form_post"),
         Route("/forms/{form_id}/done/{submission_id}", collect.done_page, name="done"),

@@ -79,9 +79,9 @@ class Sessions:
 
 def current_user(request: Request) -> User | None:
     """The signed-in user (session or ``Authorization: Bearer``), cached per request."""
-    if "user" in request.state.__dict__:
-        cached: User | None = request.state.user
-        return cached
+    cached: tuple[User | None] | None = getattr(request.state, "user_cache", None)
+    if cached is not None:
+        return cached[0]
     accounts: Accounts = request.app.state.accounts
     user: User | None = None
     header = request.headers.get("authorization", "")
@@ -94,7 +94,7 @@ def current_user(request: Request) -> User | None:
             candidate = accounts.get(found[0])
             if candidate and not candidate.disabled and candidate.session_version == found[1]:
                 user = candidate
-    request.state.user = user
+    request.state.user_cache = (user,)
     return user
 
 
@@ -110,7 +110,7 @@ def require(request: Request, action: str) -> User:
 
 def check_csrf_header(request: Request) -> None:
     """A session-authenticated JSON write must echo the CSRF cookie in a header."""
-    if request.state.__dict__.get("by_token"):
+    if getattr(request.state, "by_token", False):
         return
     cookie = request.cookies.get(CSRF_COOKIE)
     if not request.app.state.csrf.check(cookie, request.headers.get(CSRF_HEADER)):

@@ -19,6 +19,7 @@ from forms_server.attachments import MAX_ATTACHMENT_BYTES, Upload
 from forms_server.intake import BadSubmission, completion_time
 from forms_server.model import Form
 from forms_server.validation import from_form_data
+from forms_server.web.auth import current_user, require
 from forms_server.web.errors import Problem, wants_json
 from forms_server.web.pages import language, render_form, set_csrf_cookie
 from forms_server.web.security import CSRF_COOKIE, CSRF_FIELD
@@ -28,9 +29,12 @@ _MAX_FILES = 50
 
 
 def get_form(request: Request) -> Form:
+    """The form of the path; a form that is not public needs a signed-in collector or staff."""
     form: Form | None = request.app.state.forms.get(request.path_params["form_id"])
     if form is None:
         raise Problem(404, f"no form {request.path_params['form_id']!r}")
+    if form.access != "public":
+        require(request, "fill")
     return form
 
 
@@ -81,6 +85,7 @@ async def form_post(request: Request) -> Response:
             completed_at=completed,
             completed_given=bool(fields.get("_completed_at")),
             started_at=started_at,
+            submitted_by=_username(request),
             uploads=uploads,
         )
     except BadSubmission as exc:
@@ -114,6 +119,11 @@ async def form_post(request: Request) -> Response:
             status_code=201 if outcome.status == "created" else 200,
         )
     return RedirectResponse(url, status_code=303)
+
+
+def _username(request: Request) -> str | None:
+    user = current_user(request)
+    return user.username if user else None
 
 
 async def done_page(request: Request) -> Response:

@@ -30,7 +30,10 @@ def csrf_token(request: Request) -> str:
     cookie = request.cookies.get(CSRF_COOKIE)
     if request.app.state.csrf.is_signed(cookie):
         return str(cookie)
-    token: str = request.state.__dict__.setdefault("csrf_token", request.app.state.csrf.new_token())
+    token: str | None = getattr(request.state, "csrf_token", None)
+    if token is None:
+        token = request.app.state.csrf.new_token()
+        request.state.csrf_token = token
     return token
 
 
