@@ -2,17 +2,23 @@
 
 Starts the real server (``forms-server serve``, one uvicorn worker) and, in the same
 run, a bare Starlette endpoint that inserts one row per POST; drives both with the
-same client (asyncio, fixed concurrency) and prints throughput, p50/p99 latency and
-the ratio. Prints figures; never passes or fails on time.
+same load and prints throughput, p50/p99 latency and the ratio. The load comes from
+``wrk`` (Debian package ``wrk``) when installed, else from a Python asyncio client
+(which then limits both rates). Prints figures; never passes or fails on time.
 
-    .venv/bin/python bench/ingest.py [--requests 3000] [--concurrency 16]
+    .venv/bin/python bench/ingest.py [--seconds 10] [--concurrency 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,87 +37,91 @@ from bench._server import (
 )
 from tests.samples import worker_intake_answers
 
+COMPLETED = "2026-11-20T10:00:00+08:00"
 
-async def _drive(
-    url: str, requests: int, concurrency: int, token: str = ""
-) -> tuple[float, list[float]]:
+
+def _with_wrk(url: str, seconds: int, concurrency: int, token: str) -> tuple[float, float, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as body:
+        json.dump(worker_intake_answers(), body, ensure_ascii=False)
+    env = {**os.environ, "INGEST_BODY_FILE": body.name, "INGEST_TOKEN": token}
+    script = str(Path(__file__).with_name("ingest.lua"))
+    argv = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", script, url]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    os.unlink(body.name)
+    found = re.search(r"RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
+    if not found:
+        raise RuntimeError(out)
+    requests, bad_status, socket_errors = (int(found[i]) for i in (1, 2, 3))
+    if bad_status or socket_errors:
+        raise RuntimeError(f"{bad_status} bad statuses, {socket_errors} socket errors:\n{out}")
+    return requests / float(found[6]), float(found[4]), float(found[5])
+
+
+async def _with_python(
+    url: str, seconds: int, concurrency: int, token: str
+) -> tuple[float, float, float]:
     answers = worker_intake_answers()
     latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(requests):
-        queue.put_nowait(i)
+    deadline = time.perf_counter() + seconds
 
     async def worker(client: httpx.AsyncClient) -> None:
-        while True:
-            try:
-                queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            body = {
-                "id": str(uuid.uuid4()),
-                "completed_at": "2026-11-20T10:00:00+08:00",
-                "answers": answers,
-            }
+        while time.perf_counter() < deadline:
+            body = {"id": str(uuid.uuid4()), "completed_at": COMPLETED, "answers": answers}
             start = time.perf_counter()
             reply = await client.post(url, json=body)
             latencies.append(time.perf_counter() - start)
             if reply.status_code != 201:
                 raise RuntimeError(f"{reply.status_code}: {reply.text[:200]}")
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers) as client:
-        await client.post(
-            url,
-            json={
-                "id": str(uuid.uuid4()),
-                "answers": answers,
-                "completed_at": "2026-11-20T10:00:00+08:00",
-            },
-        )  # warm-up
         began = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return requests / elapsed, latencies
-
-
-def _report(name: str, rate: float, latencies: list[float]) -> None:
     qs = statistics.quantiles(latencies, n=100)
-    print(
-        f"{name:<28} {rate:8.0f} req/s   p50 {qs[49] * 1000:6.1f} ms   "
-        f"p99 {qs[98] * 1000:6.1f} ms   ({len(latencies)} requests)"
-    )
+    return len(latencies) / elapsed, qs[49] * 1000, qs[98] * 1000
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
+    use_wrk = shutil.which("wrk") is not None
+    print(
+        f"load from {'wrk' if use_wrk else 'a Python asyncio client (install wrk)'}, "
+        f"{args.concurrency} connections, {args.seconds} s each"
+    )
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        results = {}
-        for name, starter, path in [
+        targets = [
             ("bare Starlette insert", start_bare, "/insert"),
             (
                 "forms-server worker_intake",
                 start_forms_server,
                 "/api/forms/worker_intake/submissions",
             ),
-        ]:
+        ]
+        for name, starter, path in targets:
             port = free_port()
             data_dir = Path(tmp) / name.split()[0]
             token = collector_token(data_dir) if starter is start_forms_server else ""
             proc = starter(data_dir, port)
+            url = f"http://127.0.0.1:{port}{path}"
             try:
-                rate, latencies = asyncio.run(
-                    _drive(f"http://127.0.0.1:{port}{path}", args.requests, args.concurrency, token)
-                )
+                if use_wrk:
+                    rate, p50, p99 = _with_wrk(url, args.seconds, args.concurrency, token)
+                else:
+                    rate, p50, p99 = asyncio.run(
+                        _with_python(url, args.seconds, args.concurrency, token)
+                    )
             finally:
                 stop(proc)
             results[name] = rate
-            _report(name, rate, latencies)
-        ratio = results["forms-server worker_intake"] / results["bare Starlette insert"]
-        print(f"ratio forms-server / bare: {ratio:.2f} (goal: at least 0.5)")
+            print(f"{name:<28} {rate:8.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
+    ratio = results["forms-server worker_intake"] / results["bare Starlette insert"]
+    print(f"ratio forms-server / bare: {ratio:.2f} (goal: at least 0.5)")
 
 
 if __name__ == "__main__":
