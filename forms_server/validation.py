@@ -441,7 +441,8 @@ class _Run:
         if q.choice_filter is not None:
             for chosen in value if isinstance(value, list) else [value]:
                 if not self.offered(q, chosen, ctx):
-                    self.error(q.name, index, "choice", self.message("filtered", value=chosen))
+                    label = self.choice_label(q.name, chosen) or chosen
+                    self.error(q.name, index, "choice", self.message("filtered", value=label))
                     return
         if q.constraint is not None and not to_boolean(evaluate(q.constraint, ctx)):
             message = self.form_message(q.constraint_message, "constraint")

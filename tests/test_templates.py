@@ -281,6 +281,8 @@ def context(form: Form, lang: str = "zh-Hans", **overrides: Any) -> dict[str, An
         "errors": {},
         "form_errors": [],
         "irrelevant": set(),
+        "offered": {},
+        "fresh_defaults": {},
         "calculated": {},
         "entries": {},
         "submission_id": SUBMISSION_ID,

@@ -49,6 +49,23 @@ questions:
   - name: photo
     type: image
     label: {zh-Hans: 照片, en: Photo}
+  - name: visit_date
+    type: date
+    label: {zh-Hans: 日期, en: Date}
+    default: today()
+  - name: province
+    type: select_one
+    label: {zh-Hans: 省, en: Province}
+    choices:
+      - {value: henan, label: {zh-Hans: 河南, en: Henan}}
+      - {value: hebei, label: {zh-Hans: 河北, en: Hebei}}
+  - name: city
+    type: select_one
+    label: {zh-Hans: 市, en: City}
+    choice_filter: province = ${province}
+    choices:
+      - {value: zhengzhou, label: {zh-Hans: 郑州, en: Zhengzhou}, province: henan}
+      - {value: baoding, label: {zh-Hans: 保定, en: Baoding}, province: hebei}
   - name: kids
     type: repeat
     label: {zh-Hans: 子女, en: Children}
@@ -101,7 +118,7 @@ def _token(client: TestClient, username: str = "wang", role: str = "collector") 
 def test_home_lists_forms(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
-    assert "/forms/worker_intake" in page.text
+    assert "/forms/tiny" in page.text
 
 
 def test_form_page_renders_with_csrf_cookie(client: TestClient) -> None:
@@ -393,3 +410,33 @@ def test_sign_in_never_redirects_off_site(client: TestClient) -> None:
     }
     reply = client.post("/login", data=form, follow_redirects=False)
     assert reply.headers["location"] == "/"
+
+
+def test_page_without_javascript_gets_defaults_and_filtered_choices(client: TestClient) -> None:
+    page = client.get("/forms/tiny")
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert re.search(rf'name="visit_date"[^>]*value="{today}"', page.text)
+    fields = _page_fields(client, "tiny")
+    shown = client.post("/forms/tiny", data={**fields, "_action": "refresh", "province": "henan"})
+    radios = dict(
+        re.findall(
+            r'<label class="opt"[^>]*?( hidden)?><input type="radio"[^>]*'
+            r'name="city" value="(\w+)"',
+            shown.text,
+        )[::1]
+    )
+    offered = {
+        value: hidden
+        for hidden, value in re.findall(
+            r'<label class="opt"[^>]*?( hidden)?><input type="radio"[^>]*'
+            r'name="city" value="(\w+)"',
+            shown.text,
+        )
+    }
+    assert offered == {"zhengzhou": "", "baoding": " hidden"}, radios
+    wrong = client.post(
+        "/forms/tiny?lang=zh-Hans",
+        data={**fields, "family_name": "王", "province": "henan", "city": "baoding"},
+    )
+    assert wrong.status_code == 422
+    assert "“保定”在这里不可选" in wrong.text

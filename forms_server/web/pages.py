@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from forms_server.expressions import Context, evaluate, to_boolean, to_string
 from forms_server.i18n import LANGUAGE_NAMES, pick_language
 from forms_server.model import Form, Question
 from forms_server.validation import validate
@@ -60,14 +62,22 @@ def render_form(
     started_at: str,
     errors: dict[str, str] | None = None,
     action: str = "",
+    action_url: str | None = None,
 ) -> Response:
-    """The form page for ``raw`` answers, after applying a no-JS add/remove ``action``."""
+    """The form page for ``raw`` answers, after applying a no-JS add/remove ``action``.
+
+    The page posts to ``action_url`` (an edit's URL), by default to the form's own.
+    """
     state = request.app.state
     if action:
         _apply_action(form, raw, action)
     entries: dict[str, int] = {}
     _count_entries(form.questions, raw, "", entries)
-    irrelevant, calculated = _evaluate(form, raw, lang, state.intake.zone)
+    now = datetime.now(UTC).astimezone(state.intake.zone)
+    result = validate(form, raw, now=now, lang=lang)
+    irrelevant = {_key(form, name, index) for (name, index) in result.irrelevant}
+    calculated: dict[str, str] = {}
+    _collect_calculated(form, form.questions, result.answers, "", calculated)
     t = state.translators(lang)
     context = {
         "form": form,
@@ -78,12 +88,14 @@ def render_form(
         "errors": errors or {},
         "form_errors": [t("Please correct the answers marked below")] if errors else [],
         "irrelevant": irrelevant,
+        "offered": _offered(form, result.answers, now),
+        "fresh_defaults": {} if raw else _fresh_defaults(form, now),
         "calculated": calculated,
         "entries": entries,
         "submission_id": submission_id,
         "started_at": started_at,
         "csrf_token": csrf_token(request),
-        "action": str(request.url_for("form_post", form_id=form.id).path),
+        "action": action_url or str(request.url_for("form_post", form_id=form.id).path),
         "definition": state.page_definitions[(form.id, lang)],
         "static_url": state.static_url,
     }
@@ -93,15 +105,50 @@ def render_form(
     return response
 
 
-def _evaluate(
-    form: Form, raw: dict[str, Any], lang: str, zone: Any
-) -> tuple[set[str], dict[str, str]]:
-    """Which fields are irrelevant and what the calculations show, for these answers."""
-    result = validate(form, raw, now=datetime.now(UTC).astimezone(zone), lang=lang)
-    irrelevant = {_key(form, name, index) for (name, index) in result.irrelevant}
-    calculated: dict[str, str] = {}
-    _collect_calculated(form, form.questions, result.answers, "", calculated)
-    return irrelevant, calculated
+def _offered(form: Form, answers: dict[str, Any], now: datetime) -> dict[str, set[str]]:
+    """For each select with a choice filter, by field key: the values it offers now."""
+    offered: dict[str, set[str]] = {}
+    for q in form.walk():
+        if q.choice_filter is None:
+            continue
+        for index, prefix in _instances(form, answers, q.repeats):
+            ctx = Context(answers=answers, fields=form.fields, now=now, here=q.name, index=index)
+            offered[prefix + q.name] = {
+                c.value
+                for c in q.choices
+                if to_boolean(
+                    evaluate(
+                        q.choice_filter,
+                        replace(ctx, choice={**c.attrs, "value": c.value, "name": c.value}),
+                    )
+                )
+            }
+    return offered
+
+
+def _instances(
+    form: Form, answers: dict[str, Any], repeats: tuple[str, ...]
+) -> list[tuple[tuple[int, ...], str]]:
+    """(entry indexes, field key prefix) of every place a question of ``repeats`` stands."""
+    places: list[tuple[tuple[int, ...], str, dict[str, Any]]] = [((), "", answers)]
+    for repeat in repeats:
+        places = [
+            ((*index, i), f"{prefix}{repeat}.{i}.", entry)
+            for index, prefix, level in places
+            for i, entry in enumerate(level.get(repeat) or [])
+            if isinstance(entry, dict)
+        ]
+    return [(index, prefix) for index, prefix, _ in places]
+
+
+def _fresh_defaults(form: Form, now: datetime) -> dict[str, str]:
+    """Expression defaults (``today()``…) of the top level, for a page seen without scripts."""
+    ctx = Context(answers={}, fields=form.fields, now=now)
+    return {
+        q.name: to_string(evaluate(q.default_expr, replace(ctx, here=q.name)))
+        for q in form.walk()
+        if q.default_expr is not None and not q.repeats
+    }
 
 
 def _key(form: Form, name: str, index: tuple[int, ...]) -> str:
