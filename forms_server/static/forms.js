@@ -4,8 +4,8 @@
  * arrays for select_multiple and rank, a list of entry objects per repeat); everything
  * else is derived from it by evaluateAll(): typed values with irrelevant answers
  * blanked (state.values), relevance by field key (state.relevant), errors.
- * A submission leaves through ONE function, FormsApp.send(payload), so that drafts
- * and an offline queue can be added around it later.
+ * A submission leaves through ONE function, FormsApp.send(payload). offline.js (drafts
+ * and the queue) sets FormsApp.submit around it: 202 with a url = kept on the device.
  * Expressions are the server's ASTs, evaluated by FormsExpr (expr.js).
  * Field keys: "name", "repeat.0.name", "outer.0.inner.1.name"; ids: q-<key> wrapper,
  * f-<key> control, e-<key> error, l-<key> label (see templates/questions.html).
@@ -718,9 +718,9 @@
     var button = byId('fs-submit');
     sending = button.disabled = true;
     status(S.sending);
-    App.send(payload).then(function (reply) {
+    (App.submit || App.send)(payload).then(function (reply) {
       var code = reply.httpStatus;
-      if ((code === 200 || code === 201) && reply.url) {
+      if ((code === 200 || code === 201 || code === 202) && reply.url) {
         window.location.assign(reply.url);
         return;
       }
