@@ -82,8 +82,7 @@ async def _edit_post(
     lang = language(request, form, fields.get("_lang"))
     raw = from_form_data(form, items)
     action = fields.get("_action", "")
-    # The reply names the id the page sent: the page's offline queue (offline.js) gives
-    # the form a new id of its own and waits for a reply naming that one. The
+    # The reply names the id the page sent, as a new submission's reply does; the
     # submission edited is always the one of the URL.
     posted_id = fields.get("_id") or record.id
 
