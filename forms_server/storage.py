@@ -14,6 +14,10 @@ made by the client; sending it again with the same content is a ``duplicate`` th
 stores nothing, with other content a ``conflict`` that changes nothing. The content is
 the answers with the form's id and version (``content_hash``: sha256 of their JSON with
 sorted keys); the times and the sender are not part of it, so a resend is recognised.
+
+Every change to a submission (created, edited, reviewed, deleted) also appends a row to
+the change log ``_changes``, in the same transaction (:meth:`Storage.log_change`): the
+research database (:mod:`forms_server.publish`) follows that log.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ from forms_server.schema import (
 BUSY_TIMEOUT_S = 5.0
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _Row = dict[str, Any]
+#: The change log: one row per change to a submission, ``seq`` never reused.
+CHANGES = "_changes"
+#: What ``_changes.op`` says happened.
+CHANGE_OPS = frozenset({"create", "edit", "review", "delete", "restore"})
 
 
 class SaveStatus(StrEnum):
@@ -105,6 +113,11 @@ class Storage:
         db.enable_wal()
         with self._write() as db:
             create_base_tables(db)
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {CHANGES} (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " submission_id TEXT NOT NULL, form_id TEXT NOT NULL, op TEXT NOT NULL,"
+                " at TEXT NOT NULL)"
+            )
 
     # -- connections ------------------------------------------------------------------
 
@@ -149,6 +162,16 @@ class Storage:
         """A write transaction for the other private tables (users, reviews, audit)."""
         with self._write() as db:
             yield db
+
+    def log_change(self, db: Database, submission_id: str, form_id: str, op: str) -> None:
+        """Note in the change log that a submission changed (``op``: one of
+        :data:`CHANGE_OPS`); call inside the transaction ``db`` that changed it."""
+        if op not in CHANGE_OPS:
+            raise ValueError(f"unknown change {op!r}: use one of {sorted(CHANGE_OPS)}")
+        db.execute(
+            f"INSERT INTO {CHANGES} (submission_id, form_id, op, at) VALUES (?, ?, ?, ?)",
+            [submission_id, form_id, op, _now()],
+        )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
         """Rows of a read-only query, as dicts."""
@@ -446,6 +469,10 @@ def _insert(db: Database, form: Form, meta: _Row, typed: list[tuple[str, _Row]])
     db.table(form_table).insert(form_row)
     for table, row in entries:
         db.table(table).insert(row)
+    db.execute(
+        f"INSERT INTO {CHANGES} (submission_id, form_id, op, at) VALUES (?, ?, 'create', ?)",
+        [meta["id"], form.id, meta["received_at"]],
+    )
 
 
 def _record(row: Mapping[str, Any]) -> SubmissionRecord:
