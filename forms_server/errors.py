@@ -54,6 +54,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "W602": ("warning", "unknown appearance"),
     "W603": ("warning", "unused choice list"),
     "W604": ("warning", "language not declared"),
+    "W605": ("warning", "calculation reveals a sensitive answer"),
 }
 
 

@@ -213,7 +213,7 @@ class _Builder(Reader):
         if form_id is None or version is None or title is None or questions is None:
             return None
         order, found = semantics.check(
-            self.path, questions, self.exprs, self.texts, self.choice_lists
+            self.path, questions, self.exprs, self.texts, self.choice_lists, published=publish
         )
         self.problems.extend(found)
         return Form(
@@ -341,6 +341,7 @@ class _Builder(Reader):
             )
         kw["read_only"] = self.boolean(keys.get("read_only"), False, name)
         kw["sensitive"] = self.boolean(keys.get("sensitive"), False, name)
+        kw["sensitive_stated"] = "sensitive" in keys
         self.required(keys.get("required"), name, qtype, kw)
         for key in ("relevant", "constraint", "choice_filter", "repeat_count"):
             kw[key] = self.expression_of(name, key, keys.get(key))

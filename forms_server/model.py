@@ -101,6 +101,8 @@ class Question:
     min_count: int | None = None
     max_count: int | None = None
     sensitive: bool = False
+    #: ``sensitive`` was written in the file (``sensitive: false`` states a choice).
+    sensitive_stated: bool = False
     description: Text | None = None
     questions: tuple[Question, ...] = ()
     #: Names of the enclosing repeats, outermost first.

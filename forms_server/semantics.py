@@ -45,10 +45,12 @@ def check(
     exprs: list[Located],
     texts: list[tuple[str | None, Text, yaml.Node]],
     choice_lists: Mapping[str, tuple[Choice, ...]],
+    *,
+    published: bool = True,
 ) -> tuple[tuple[str, ...], list[Problem]]:
     """Resolve every reference; return the evaluation order and the problems found."""
     by_name = {q.name: q for top in questions for q in top.walk()}
-    checker = _Checker(path, by_name, choice_lists, [])
+    checker = _Checker(path, by_name, choice_lists, [], published)
     for located in exprs:
         checker.expression(located)
     for owner, text, node in texts:
@@ -63,6 +65,7 @@ class _Checker:
     by_name: dict[str, Question]
     choice_lists: Mapping[str, tuple[Choice, ...]]
     problems: list[Problem]
+    published: bool = True
 
     def add(
         self,
@@ -115,6 +118,13 @@ class _Checker:
             )
         if key == "choice_filter" and owner_q is not None:
             self.choice_attrs(located, owner_q)
+        if (
+            key == "calculation"
+            and self.published
+            and owner_q is not None
+            and not owner_q.sensitive_stated
+        ):
+            self.sensitive_source(located, owner_q)
         scope = owner_q.repeats if owner_q else ()
         reported: set[str] = set()
         for name, in_aggregate, is_qname in _refs_in_context(expr.ast, False):
@@ -128,6 +138,23 @@ class _Checker:
                 self.add(
                     code, f"{message} in {where}", located.node, offsets.get(name), hint, owner
                 )
+
+    def sensitive_source(self, located: Located, question: Question) -> None:
+        """A published calculation made from a sensitive answer would publish part of it."""
+        for name, offset in located.expression.refs:
+            source = self.by_name.get(name)
+            if source is not None and source.sensitive:
+                self.add(
+                    "W605",
+                    f"'{question.name}' is calculated from the sensitive answer "
+                    f"'{name}' but is not sensitive itself",
+                    located.node,
+                    offset,
+                    f"add sensitive: true to '{question.name}', or sensitive: false to "
+                    "publish it on purpose",
+                    question.name,
+                )
+                return
 
     def choice_attrs(self, located: Located, question: Question) -> None:
         known = {"value", "name", "label"}

@@ -319,3 +319,30 @@ def test_choice_filter_attributes_are_checked() -> None:
         """
     assert _codes(base.format(flt="province = ${province}")) == []
     assert _codes(base.format(flt="provnce = ${province}")) == ["E504"]
+
+
+@pytest.mark.parametrize(
+    ("stated", "publish", "codes"),
+    [
+        ("", "true", ["W605"]),
+        ("sensitive: false", "true", []),
+        ("sensitive: true", "true", []),
+        ("", "false", []),
+    ],
+)
+def test_calculation_from_a_sensitive_answer(stated: str, publish: str, codes: list[str]) -> None:
+    assert (
+        _codes(f"""
+        id: f
+        version: 1
+        title: F
+        publish: {publish}
+        questions:
+          - {{name: id_number, type: text, label: ID, sensitive: true}}
+          - name: region
+            type: calculate
+            calculation: substr(${{id_number}}, 0, 6)
+            {stated}
+        """)
+        == codes
+    )
