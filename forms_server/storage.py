@@ -105,6 +105,7 @@ class Storage:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._connections: list[Database] = []
         self._closed = False
         #: form id -> (the Form object last ensured, its tables), to skip re-checking.
@@ -143,19 +144,23 @@ class Storage:
 
         Taking the lock up front (rather than on the first write) means a check made
         inside the transaction still holds when the insert that depends on it runs.
+        Threads of this process queue on a Python lock first: waiting there wakes at
+        once, while SQLite's busy handler sleeps in growing steps and made concurrent
+        writers wait up to a second.
         """
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        try:
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.rollback()
+                raise
+            try:
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
