@@ -15,6 +15,7 @@ from forms_server import __version__
 from forms_server.accounts import ROLES, AccountError, Accounts, ensure_admin
 from forms_server.errors import Problem
 from forms_server.loader import LoadResult, form_files, load_paths
+from forms_server.pdf_cli import pdf
 from forms_server.settings import Settings
 
 
@@ -22,6 +23,9 @@ from forms_server.settings import Settings
 @click.version_option(__version__, prog_name="forms-server")
 def main() -> None:
     """forms-server: YAML-defined intake and survey forms for field outreach."""
+
+
+main.add_command(pdf)
 
 
 @main.command()
@@ -285,3 +289,87 @@ def users_token(username: str, data_dir: Path | None) -> None:
         _fail(exc)
         return
     click.echo(token)
+
+
+@main.command()
+@click.option("--forms-dir", type=click.Path(path_type=Path), help="Form definitions directory.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the databases live.")
+@click.option("--rebuild", is_flag=True, help="Build research.db anew from forms.db.")
+@click.option(
+    "--metadata",
+    is_flag=True,
+    help="Only write datasette_metadata.json (top of the repository) from the forms.",
+)
+def publish(forms_dir: Path | None, data_dir: Path | None, rebuild: bool, metadata: bool) -> None:
+    """Bring research.db (the database researchers see) up to date with forms.db.
+
+    Without options it applies the changes not yet applied, as the running server
+    does every half second; --rebuild makes the whole file anew (atomically: readers
+    keep the old file until the new one is complete).
+
+    \b
+    Example:
+      forms-server publish --rebuild --data-dir ./data
+      forms-server publish --metadata
+    """
+    from zoneinfo import ZoneInfo
+
+    from forms_server.publish import Publisher, describe
+    from forms_server.research_metadata import GENERATED_FILE, render
+    from forms_server.storage import Storage
+    from forms_server.web.app import PACKAGE_DIR
+    from forms_server.web.research import metadata_for
+
+    settings = Settings.from_env(forms_dir=forms_dir, data_dir=data_dir)
+    forms = {form.id: form for form in _load_or_exit(settings).forms}
+    if metadata:
+        target = PACKAGE_DIR.parent / GENERATED_FILE
+        target.write_text(render(metadata_for(forms.values(), PACKAGE_DIR.parent)), "utf-8")
+        click.echo(f"wrote {target}")
+        return
+    with Storage(settings.data_dir / "forms.db") as storage:
+        for form in forms.values():
+            storage.ensure_schema(form)
+        publisher = Publisher(storage, forms, settings.data_dir, ZoneInfo(settings.timezone))
+        try:
+            if rebuild:
+                report = describe(publisher.rebuild())
+                rows = ", ".join(f"{t} {n}" for t, n in report["rows"].items())
+                click.echo(f"rebuilt {publisher.path} in {report['seconds']} s: {rows}")
+            else:
+                count = publisher.sync_once()
+                click.echo(f"{publisher.path}: {count} submissions published again")
+        finally:
+            publisher.stop()
+
+
+@main.command()
+@click.option("--forms-dir", type=click.Path(path_type=Path), help="Form definitions directory.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the databases live.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8001, show_default=True, help="Port to listen on.")
+def datasette(forms_dir: Path | None, data_dir: Path | None, host: str, port: int) -> None:
+    """Serve research.db with plain Datasette, WITHOUT sign-in.
+
+    Only for a machine that researchers alone use: anyone who reaches the port sees
+    all research data. Never expose it to a network others share, let alone the
+    internet; the server's own /data needs a researcher's sign-in.
+
+    \b
+    Example:
+      forms-server datasette --data-dir ./data --port 8001
+    """
+    import uvicorn
+
+    from forms_server.web.app import PACKAGE_DIR
+    from forms_server.web.research import make_datasette, metadata_for
+
+    settings = Settings.from_env(forms_dir=forms_dir, data_dir=data_dir)
+    forms = _load_or_exit(settings).forms
+    path = settings.data_dir / "research.db"
+    if not path.exists():
+        click.echo(f"no {path}: run  forms-server publish --rebuild  first", err=True)
+        sys.exit(1)
+    ds = make_datasette(path, metadata_for(forms, PACKAGE_DIR.parent))
+    click.echo(f"serving {path.resolve()} on http://{host}:{port} (no sign-in: keep it private)")
+    uvicorn.run(ds.app(), host=host, port=port, log_level="info")

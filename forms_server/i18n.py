@@ -93,12 +93,107 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "The server could not save the form (error {status}). Please try again.": {
         "zh-Hans": "服务器未能保存表单（错误 {status}），请再试一次。"
     },
+    # drafts and the offline queue (offline.js)
+    "Waiting to be sent: {n}": {"zh-Hans": "待发送：{n} 份"},
+    "last sent {time}": {"zh-Hans": "上次发送：{time}"},
+    "Ready to use offline": {"zh-Hans": "已可离线填写"},
+    "Do not clear the browser's data: the waiting forms are only on this phone.": {
+        "zh-Hans": "请勿清除浏览器数据：待发送的表单只保存在这部手机上。"
+    },
+    "Send now": {"zh-Hans": "立即发送"},
+    "Saved on this phone. It will be sent when there is a connection.": {
+        "zh-Hans": "已保存在本机，有网络时会自动发送。"
+    },
+    "Sign in again to send the waiting forms.": {
+        "zh-Hans": "请重新登录，之后待发送的表单会自动发送。"
+    },
+    "Unfinished forms": {"zh-Hans": "未填完的表单"},
+    "Started {time}": {"zh-Hans": "开始于 {time}"},
+    "Continue": {"zh-Hans": "继续填写"},
+    "Discard": {"zh-Hans": "删除"},
+    "Discard this unfinished form? Its answers will be lost.": {
+        "zh-Hans": "删除这份未填完的表单？其中的答案将丢失。"
+    },
+    "Needs correction": {"zh-Hans": "需要修改"},
+    "Open": {"zh-Hans": "打开"},
+    "Remove from this phone": {"zh-Hans": "从本机移除"},
+    "This form has not reached the server. Remove it from this phone anyway?": {
+        "zh-Hans": "这份表单还没有送到服务器。仍要从本机移除吗？"
+    },
+    "This form is open in another window, so it cannot be changed here.": {
+        "zh-Hans": "这份表单正在另一个窗口中填写，这里不能修改。"
+    },
+    "Fill it in here": {"zh-Hans": "改在这里填写"},
     # done page
     "Thank you": {"zh-Hans": "谢谢"},
     "The form has been received.": {"zh-Hans": "表单已经收到。"},
     "Submission number": {"zh-Hans": "提交编号"},
     "Fill in another": {"zh-Hans": "再填一份"},
     "All forms": {"zh-Hans": "全部表单"},
+    # staff's pages and the collector's home
+    "Menu": {"zh-Hans": "菜单"},
+    "Home": {"zh-Hans": "首页"},
+    "Submissions": {"zh-Hans": "提交记录"},
+    "Audit log": {"zh-Hans": "操作日志"},
+    "Research data": {"zh-Hans": "研究数据"},
+    "Review submissions": {"zh-Hans": "审核提交记录"},
+    "{n} in all": {"zh-Hans": "共 {n} 份"},
+    "{n} submissions": {"zh-Hans": "{n} 份提交"},
+    "More than {n} submissions": {"zh-Hans": "超过 {n} 份提交"},
+    "{n} entries": {"zh-Hans": "{n} 条记录"},
+    "Review status": {"zh-Hans": "审核状态"},
+    "Any": {"zh-Hans": "全部"},
+    "Anyone": {"zh-Hans": "所有人"},
+    "Collector": {"zh-Hans": "填报人"},
+    "(anonymous)": {"zh-Hans": "（匿名）"},
+    "Dates": {"zh-Hans": "日期"},
+    "Which date": {"zh-Hans": "按哪个日期"},
+    "Received": {"zh-Hans": "收到"},
+    "Completed": {"zh-Hans": "填完"},
+    "Started": {"zh-Hans": "开始填写"},
+    "From": {"zh-Hans": "从"},
+    "To": {"zh-Hans": "到"},
+    "Search names and answers": {"zh-Hans": "搜索名称和答案"},
+    "Filter": {"zh-Hans": "筛选"},
+    "Clear filters": {"zh-Hans": "清除筛选"},
+    "No submissions match.": {"zh-Hans": "没有符合条件的提交。"},
+    "Pages": {"zh-Hans": "翻页"},
+    "Newest": {"zh-Hans": "最新"},
+    "Newer": {"zh-Hans": "较新"},
+    "Older": {"zh-Hans": "较早"},
+    "Edit the answers": {"zh-Hans": "修改答案"},
+    "PDF": {"zh-Hans": "PDF"},
+    "Review": {"zh-Hans": "审核"},
+    "No review yet.": {"zh-Hans": "尚未审核。"},
+    "set the status to": {"zh-Hans": "将状态改为"},
+    "New review status": {"zh-Hans": "新的审核状态"},
+    "Comment (optional)": {"zh-Hans": "备注（可不填）"},
+    "Save the review": {"zh-Hans": "保存审核"},
+    "Answers": {"zh-Hans": "答案"},
+    "No answers.": {"zh-Hans": "没有答案。"},
+    "sensitive": {"zh-Hans": "敏感"},
+    "Confirmed": {"zh-Hans": "已确认"},
+    "Made with version {v} of the form; labels are those of the current version.": {
+        "zh-Hans": "按表单第 {v} 版填写；题目文字为当前版本。"
+    },
+    "Details": {"zh-Hans": "详细信息"},
+    "Form": {"zh-Hans": "表单"},
+    "version {v}": {"zh-Hans": "第 {v} 版"},
+    "Edit history": {"zh-Hans": "修改记录"},
+    "edited by {name}": {"zh-Hans": "{name} 修改"},
+    "Not edited.": {"zh-Hans": "没有修改过。"},
+    "Question": {"zh-Hans": "问题"},
+    "Before": {"zh-Hans": "修改前"},
+    "After": {"zh-Hans": "修改后"},
+    "(no answer)": {"zh-Hans": "（未填）"},
+    "Action": {"zh-Hans": "操作"},
+    "Time": {"zh-Hans": "时间"},
+    "Who": {"zh-Hans": "操作人"},
+    "What": {"zh-Hans": "对象"},
+    "Address": {"zh-Hans": "地址"},
+    "To correct": {"zh-Hans": "需要修改"},
+    "Your submissions of the last {n} days": {"zh-Hans": "你最近 {n} 天的提交"},
+    "You have sent nothing in the last {n} days.": {"zh-Hans": "最近 {n} 天你没有提交过表单。"},
 }
 
 #: Regions whose Chinese is written in Simplified or in Traditional characters.

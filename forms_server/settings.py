@@ -27,6 +27,8 @@ class Settings:
     max_body_bytes: int = 20 * 1024 * 1024
     #: The organisation's time zone: today() of a form filled without a device clock.
     timezone: str = "Asia/Shanghai"
+    #: The organisation's name, at the top of every PDF.
+    organisation_name: str = "北京外来务工人员服务中心"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

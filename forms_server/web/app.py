@@ -24,14 +24,17 @@ from forms_server.definition import form_definition, page_definition
 from forms_server.i18n import translator
 from forms_server.intake import Intake
 from forms_server.loader import load_forms
+from forms_server.publish import Publisher
+from forms_server.queries import Queries
 from forms_server.reviews import Reviews
 from forms_server.settings import Settings
 from forms_server.storage import Storage
-from forms_server.web import api, collect, signin
+from forms_server.web import api, collect, offline, research, signin, staff, staff_edit, submission
 from forms_server.web.auth import Sessions, Throttle
 from forms_server.web.errors import http_error
+from forms_server.web.home import home
 from forms_server.web.limits import BodyLimit
-from forms_server.web.pages import language
+from forms_server.web.pdfs import close_pdfs, pdf_routes, setup_pdfs
 from forms_server.web.security import Csrf, load_secret
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -45,23 +48,18 @@ def create_app(settings: Settings) -> Starlette:
     storage = Storage(settings.data_dir / "forms.db")
     for form in forms.values():
         storage.ensure_schema(form)
+    publisher = Publisher(storage, forms, settings.data_dir, ZoneInfo(settings.timezone))
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-
-    async def home(request: Request) -> Response:
-        lang = language(request, next(iter(forms.values())))
-        response: Response = templates.TemplateResponse(
-            request,
-            "home.html",
-            {"forms": list(forms.values()), "lang": lang, "t": translator(lang)},
-        )
-        return response
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "forms": sorted(forms)})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        publisher.start()
         yield
+        publisher.stop()
+        close_pdfs(app)
         storage.close()
 
     routes = [
@@ -73,6 +71,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/forms/{form_id}", collect.form_page, methods=["GET"]),
         Route("/forms/{form_id}", collect.form_post, methods=["POST"], name="form_post"),
         Route("/forms/{form_id}/done/{submission_id}", collect.done_page, name="done"),
+        Route("/forms/{form_id}/offline.json", offline.manifest),
+        Route("/sw.js", offline.service_worker),
         Route("/api/forms", api.list_forms),
         Route("/api/forms/{form_id}", api.get_definition, name="api_form"),
         Route("/api/forms/{form_id}/submissions", api.post_submission, methods=["POST"]),
@@ -81,6 +81,9 @@ def create_app(settings: Settings) -> Starlette:
             api.get_submission,
             name="api_submission",
         ),
+        *_STAFF_ROUTES,
+        *pdf_routes(),
+        Mount(research.PREFIX, research.mount(publisher.path, forms.values(), PACKAGE_DIR.parent)),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(
@@ -110,9 +113,29 @@ def create_app(settings: Settings) -> Starlette:
     state.accounts = Accounts(storage)
     state.audit = AuditLog(storage)
     state.reviews = Reviews(storage)
+    state.queries = Queries(storage)
+    state.publisher = publisher
     state.intake = Intake(storage, settings.data_dir, ZoneInfo(settings.timezone))
+    setup_pdfs(app, storage)
     state.static_url = _static_urls()
     return app
+
+
+#: The staff's pages and the collector's own submissions (forms_server.web.staff and beside).
+_STAFF_ROUTES = [
+    Route("/staff", staff.staff_index),
+    Route("/staff/audit", staff.audit_page),
+    Route("/staff/forms/{form_id}", staff.submissions_list),
+    Route("/staff/submissions/{sid:uuid}", submission.staff_submission),
+    Route("/staff/submissions/{sid:uuid}/review", submission.review_post, methods=["POST"]),
+    Route("/staff/submissions/{sid:uuid}/edit", staff_edit.staff_edit_page, methods=["GET"]),
+    Route("/staff/submissions/{sid:uuid}/edit", staff_edit.staff_edit_post, methods=["POST"]),
+    Route("/staff/attachments/{sid:uuid}/{name}", submission.staff_attachment),
+    Route("/my/submissions/{sid:uuid}", submission.my_submission),
+    Route("/my/submissions/{sid:uuid}/edit", staff_edit.my_edit_page, methods=["GET"]),
+    Route("/my/submissions/{sid:uuid}/edit", staff_edit.my_edit_post, methods=["POST"]),
+    Route("/my/attachments/{sid:uuid}/{name}", submission.my_attachment),
+]
 
 
 def _static_urls() -> Callable[[str], str]:
