@@ -154,7 +154,17 @@ def serve(
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
-@main.group()
+class _AccountCommands(click.Group):
+    """Turns a refused account operation into a one-line error and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@main.group(cls=_AccountCommands)
 def users() -> None:
     """Manage user accounts (in the private database under --data-dir)."""
 
@@ -169,11 +179,6 @@ def _accounts(data_dir: Path | None) -> Accounts:
 
     settings = Settings.from_env(data_dir=data_dir)
     return Accounts(Storage(settings.data_dir / "forms.db"))
-
-
-def _fail(exc: AccountError) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
 
 
 def _ask_password(password: str | None) -> str:
@@ -195,11 +200,7 @@ def users_add(username: str, role: str, password: str | None, data_dir: Path | N
     Example:
       forms-server users add wangfang --role collector
     """
-    try:
-        user = _accounts(data_dir).add(username, role, _ask_password(password))
-    except AccountError as exc:
-        _fail(exc)
-        return
+    user = _accounts(data_dir).add(username, role, _ask_password(password))
     click.echo(f"added {user.username} ({user.role})")
 
 
@@ -228,11 +229,7 @@ def users_set_role(username: str, role: str, data_dir: Path | None) -> None:
     Example:
       forms-server users set-role wangfang staff
     """
-    try:
-        user = _accounts(data_dir).set_role(username, role)
-    except AccountError as exc:
-        _fail(exc)
-        return
+    user = _accounts(data_dir).set_role(username, role)
     click.echo(f"{user.username} is now {user.role}")
 
 
@@ -247,11 +244,7 @@ def users_set_password(username: str, password: str | None, data_dir: Path | Non
     Example:
       forms-server users set-password admin
     """
-    try:
-        user = _accounts(data_dir).set_password(username, _ask_password(password))
-    except AccountError as exc:
-        _fail(exc)
-        return
+    user = _accounts(data_dir).set_password(username, _ask_password(password))
     click.echo(f"password of {user.username} changed")
 
 
@@ -265,11 +258,7 @@ def users_disable(username: str, data_dir: Path | None) -> None:
     Example:
       forms-server users disable wangfang
     """
-    try:
-        user = _accounts(data_dir).disable(username)
-    except AccountError as exc:
-        _fail(exc)
-        return
+    user = _accounts(data_dir).disable(username)
     click.echo(f"{user.username} disabled")
 
 
@@ -283,11 +272,7 @@ def users_token(username: str, data_dir: Path | None) -> None:
     Example:
       forms-server users token wangfang
     """
-    try:
-        token = _accounts(data_dir).new_token(username)
-    except AccountError as exc:
-        _fail(exc)
-        return
+    token = _accounts(data_dir).new_token(username)
     click.echo(token)
 
 

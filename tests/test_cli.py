@@ -85,3 +85,23 @@ def test_console_script_is_installed() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_users_commands(tmp_path: Path) -> None:
+    runner = CliRunner()
+    where = ["--data-dir", str(tmp_path)]
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(main, ["users", *args, *where])
+        return result.exit_code, result.output
+
+    assert run("add", "wangfang", "--role", "collector", "--password", "a long password")[0] == 0
+    code, output = run("add", "wangfang", "--role", "staff", "--password", "a long password")
+    assert code == 1 and "exists already" in output
+    assert run("add", "li", "--role", "staff", "--password", "short")[0] == 1
+    assert run("set-role", "wangfang", "staff")[1].strip() == "wangfang is now staff"
+    code, token = run("token", "wangfang")
+    assert code == 0 and token.startswith("fs_")
+    assert run("disable", "wangfang")[0] == 0
+    assert "wangfang                 staff (disabled)" in run("list")[1]
+    assert run("set-password", "nobody", "--password", "a long password")[0] == 1
