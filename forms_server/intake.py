@@ -119,7 +119,8 @@ class Intake:
             name = f"{sid}/{question.name}_{digest}.{ext}"
             put_answer(raw, key, name)
             accepted[key] = (upload, name)
-        stored = self.storage.get(sid)
+        # Only a resend without a device clock, or one with files, needs the stored copy.
+        stored = self.storage.get(sid) if accepted or not completed_given else None
         if not completed_given and stored is not None and stored.completed_at:
             # A resend without a device clock: evaluate at the first receipt's time, so
             # today() and now() give what they gave then and the resend is a duplicate.

@@ -37,6 +37,8 @@ from types import TracebackType
 from typing import Any
 
 from sqlite_utils import Database
+from sqlite_utils.db import jsonify_if_needed, quote_identifier
+from sqlite_utils.utils import dedupe_keys
 
 from forms_server.model import Form
 from forms_server.schema import (
@@ -180,6 +182,8 @@ class Storage:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
         """Rows of a read-only query, as dicts."""
+        if _is_select(sql):
+            return _select(self._db(), sql, params)
         return list(self._db().query(sql, list(params)))
 
     def close(self) -> None:
@@ -264,14 +268,15 @@ class Storage:
         typed = _typed_rows(plans, sid, answers)
         try:
             with self._write() as db:
-                existing = _find(db, sid)
-                if existing is None:
-                    received_at = _now()
-                    _insert(db, form, {**meta, "received_at": received_at}, typed)
-                    return SaveResult(SaveStatus.CREATED, sid, content_hash, received_at)
+                # No look for the id first: a stored one fails the insert (the primary
+                # key), which rolls back and is told apart below; one statement less
+                # while holding the write lock.
+                received_at = _now()
+                _insert(db, form, {**meta, "received_at": received_at}, typed)
+                return SaveResult(SaveStatus.CREATED, sid, content_hash, received_at)
         except sqlite3.IntegrityError:
-            # Only a row with the same id stored meanwhile makes this a duplicate or a
-            # conflict; any other failed constraint is an error of its own.
+            # Only a row with the same id (stored before, or meanwhile) makes this a
+            # duplicate or a conflict; any other failed constraint is an error of its own.
             existing = _find(self._db(), sid)
             if existing is None:
                 raise
@@ -308,7 +313,7 @@ class Storage:
         for plan in reversed(list(plans.values())):
             key = "_submission_id" if plan.repeat else "_id"
             db.execute(f"DELETE FROM [{plan.name}] WHERE [{key}] = ?", [sid])
-        (form_table, form_row), *entries = typed
+        form_row = typed[0][1]
         form_row.update(
             {
                 "_version": form.version,
@@ -318,9 +323,7 @@ class Storage:
                 "_review_status": meta[3],
             }
         )
-        db.table(form_table).insert(form_row)
-        for table, row in entries:
-            db.table(table).insert(row)
+        _insert_rows(db.conn, typed)
         db.execute(
             f"UPDATE {SUBMISSIONS} SET data = ?, content_hash = ?, form_version = ?,"
             " instance_name = ? WHERE id = ?",
@@ -336,11 +339,12 @@ class Storage:
 
     def get(self, submission_id: str) -> SubmissionRecord | None:
         """The submission with this id, deleted or not; None if there is none."""
-        rows = self._db().query(
-            f"SELECT * FROM {SUBMISSIONS} WHERE id = ?", [check_submission_id(submission_id)]
+        rows = _select(
+            self._db(),
+            f"SELECT * FROM {SUBMISSIONS} WHERE id = ?",
+            [check_submission_id(submission_id)],
         )
-        row = next(iter(rows), None)
-        return _record(row) if row is not None else None
+        return _record(rows[0]) if rows else None
 
     def count(self, form_id: str) -> int:
         """How many submissions of a form are stored, not counting deleted ones."""
@@ -452,16 +456,29 @@ def _column_value(value: Any) -> Any:
 
 
 def _find(db: Database, sid: str) -> _Row | None:
-    rows = db.query(
-        f"SELECT form_id, content_hash, received_at FROM {SUBMISSIONS} WHERE id = ?", [sid]
+    rows = _select(
+        db, f"SELECT form_id, content_hash, received_at FROM {SUBMISSIONS} WHERE id = ?", [sid]
     )
-    return next(iter(rows), None)
+    return rows[0] if rows else None
+
+
+def _is_select(sql: str) -> bool:
+    """Whether ``sql`` is a plain SELECT, which cannot write: it needs no savepoint guard."""
+    return sql.lstrip()[:7].upper() in ("SELECT ", "SELECT\n", "SELECT\t")
+
+
+def _select(db: Database, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
+    """Rows of a SELECT as dicts, keyed as sqlite-utils' ``query`` keys them."""
+    cursor = db.conn.execute(sql, list(params))
+    keys = dedupe_keys(d[0] for d in cursor.description)
+    return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _insert(db: Database, form: Form, meta: _Row, typed: list[tuple[str, _Row]]) -> None:
     """Insert a submission's rows; the caller's transaction makes them one."""
-    db.table(SUBMISSIONS).insert(meta)
-    (form_table, form_row), *entries = typed
+    conn = db.conn
+    _insert_rows(conn, [(SUBMISSIONS, meta)])
+    form_row = typed[0][1]
     form_row.update(
         {
             "_version": form.version,
@@ -471,13 +488,46 @@ def _insert(db: Database, form: Form, meta: _Row, typed: list[tuple[str, _Row]])
             "_review_status": "received",
         }
     )
-    db.table(form_table).insert(form_row)
-    for table, row in entries:
-        db.table(table).insert(row)
-    db.execute(
+    _insert_rows(conn, typed)
+    conn.execute(
         f"INSERT INTO {CHANGES} (submission_id, form_id, op, at) VALUES (?, ?, 'create', ?)",
         [meta["id"], form.id, meta["received_at"]],
     )
+
+
+#: (table, its columns) -> the INSERT statement for a row of exactly those columns.
+_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+#: Values SQLite takes as they are; anything else is converted as sqlite-utils did.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[str, _Row]]) -> None:
+    """Insert rows in order, as ``db.table(table).insert(row)`` would, one statement per
+    run of rows of the same table and columns (``executemany``)."""
+    i = 0
+    while i < len(rows):
+        table, first = rows[i]
+        columns = tuple(first)
+        j = i + 1
+        while j < len(rows) and rows[j][0] == table and tuple(rows[j][1]) == columns:
+            j += 1
+        key = (table, columns)
+        sql = _INSERT_SQL.get(key)
+        if sql is None:
+            names = ", ".join(quote_identifier(c) for c in columns)
+            marks = ", ".join("?" * len(columns))
+            sql = _INSERT_SQL[key] = (
+                f"INSERT INTO {quote_identifier(table)} ({names}) VALUES ({marks})"
+            )
+        params = [
+            [v if type(v) in _PLAIN else jsonify_if_needed(v) for v in row.values()]
+            for _, row in rows[i:j]
+        ]
+        if len(params) == 1:
+            conn.execute(sql, params[0])
+        else:
+            conn.executemany(sql, params)
+        i = j
 
 
 def _record(row: Mapping[str, Any]) -> SubmissionRecord:

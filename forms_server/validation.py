@@ -276,6 +276,8 @@ class _Run:
         #: Calculated questions' posted values: what `.` is in their calculation.
         self.current: dict[tuple[str, Index], Any] = {}
         self.relevant: dict[tuple[str, Index], bool] = {}
+        #: (question, index) -> its context, made on first need: they see ``root`` live.
+        self.contexts: dict[tuple[str | None, Index], Context] = {}
 
     # -- messages
 
@@ -347,15 +349,19 @@ class _Run:
     # -- pass 2: relevance and calculations
 
     def context(self, here: str | None, index: Index) -> Context:
-        return Context(
-            answers=self.root,
-            fields=self.form.fields,
-            now=self.now,
-            here=here,
-            index=index,
-            choice_label=self.choice_label,
-            make_uuid=self.make_uuid,
-        )
+        key = (here, index)
+        ctx = self.contexts.get(key)
+        if ctx is None:
+            ctx = self.contexts[key] = Context(
+                answers=self.root,
+                fields=self.form.fields,
+                now=self.now,
+                here=here,
+                index=index,
+                choice_label=self.choice_label,
+                make_uuid=self.make_uuid,
+            )
+        return ctx
 
     def choice_label(self, question: str, value: str) -> str:
         choice = self.plan.choices.get(question, {}).get(value)
@@ -370,9 +376,8 @@ class _Run:
                 relevant = True
                 if parent is not None:
                     relevant = self.relevant.get((parent.name, index[: len(parent.repeats)]), True)
-                ctx = self.context(q.name, index)
                 if relevant and q.relevant is not None:
-                    relevant = to_boolean(evaluate(q.relevant, ctx))
+                    relevant = to_boolean(evaluate(q.relevant, self.context(q.name, index)))
                 self.relevant[(q.name, index)] = relevant
                 if q.type == "repeat":
                     if not relevant:
@@ -383,6 +388,7 @@ class _Run:
                     container[q.name] = None
                 elif computed:
                     assert q.calculation is not None
+                    ctx = self.context(q.name, index)
                     current = self.current.get((q.name, index))
                     if current is not None:
                         ctx = replace(ctx, dot=current)
@@ -429,22 +435,24 @@ class _Run:
             self.error(q.name, index, "count", self.message("max_count", n=q.max_count))
 
     def check_answer(self, q: Question, index: Index, value: Any) -> None:
-        ctx = self.context(q.name, index)
         if value is None:
             required = q.required
             if q.required_if is not None:
-                required = to_boolean(evaluate(q.required_if, ctx))
+                required = to_boolean(evaluate(q.required_if, self.context(q.name, index)))
             if required:
                 message = self.form_message(q.required_message, "required")
                 self.error(q.name, index, "required", message)
             return
         if q.choice_filter is not None:
+            ctx = self.context(q.name, index)
             for chosen in value if isinstance(value, list) else [value]:
                 if not self.offered(q, chosen, ctx):
                     label = self.choice_label(q.name, chosen) or chosen
                     self.error(q.name, index, "choice", self.message("filtered", value=label))
                     return
-        if q.constraint is not None and not to_boolean(evaluate(q.constraint, ctx)):
+        if q.constraint is not None and not to_boolean(
+            evaluate(q.constraint, self.context(q.name, index))
+        ):
             message = self.form_message(q.constraint_message, "constraint")
             self.error(q.name, index, "constraint", message)
 
