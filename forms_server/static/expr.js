@@ -1,8 +1,8 @@
 /* forms-server: the expression evaluator of the browser.
  *
- * Evaluates the JSON AST that forms_server/expressions.py makes from each
- * expression, with exactly the meaning of the Python evaluator (expressions.py
- * and functions.py are the reference; docs/expressions.md states the rules; the
+ * Evaluates the JSON AST that forms_server/parser.py makes from each
+ * expression, with exactly the meaning of the Python evaluator (expressions.py,
+ * values.py and functions.py are the reference; docs/expressions.md states the rules; the
  * shared vectors in tests/expressions/vectors.json check both). No parser, no
  * eval: the server parses once and sends the AST.
  *
@@ -621,7 +621,7 @@
 
   // -- regular expressions ------------------------------------------------------------
   // Only the subset Python's re and JavaScript's RegExp (u flag) read alike; any other
-  // pattern never matches (functions.py's _translate_regex is the reference).
+  // pattern never matches (portable_regex.py's _translate_regex is the reference).
 
   var QUANTIFIER = /^\{([0-9]+)(?:,([0-9]*))?\}/;
   var HEX = /^(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2})/;
