@@ -125,3 +125,38 @@ def _multidict(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     for key, value in pairs:
         out.setdefault(key, []).append(value)
     return out
+
+
+PAGES = [
+    "/",
+    "/staff",
+    "/staff/audit",
+    "/staff/forms/worker_intake",
+    "/staff/forms/worker_intake/pdf",
+    "/staff/forms/worker_intake/summary.pdf",
+    "/forms/worker_intake",
+    "/login",
+]
+PARAMS = st.sampled_from(
+    ["page", "after", "before", "from", "to", "status", "q", "lang", "collector", "date",
+     "action", "filter", "next"]
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def admin(client: TestClient) -> dict[str, str]:
+    accounts = client.app.state.accounts  # type: ignore[attr-defined]
+    accounts.add("fuzzadmin", "admin", "a long password")
+    return {"Authorization": f"Bearer {accounts.new_token('fuzzadmin')}"}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    path=st.sampled_from(PAGES),
+    query=st.dictionaries(PARAMS, st.text(max_size=25) | st.integers().map(str), max_size=4),
+)
+def test_pages_with_any_query_never_500(
+    client: TestClient, admin: dict[str, str], path: str, query: dict[str, str]
+) -> None:
+    reply = client.get(path, params=query, headers=admin)
+    assert _statuses_ok(reply.status_code), (path, query, reply.text[:300])

@@ -73,7 +73,7 @@ async def audit_page(request: Request) -> Response:
     lang = page_language(request)
     action = request.query_params.get("action") or None
     try:
-        page = max(1, int(request.query_params.get("page", "1")))
+        page = min(max(1, int(request.query_params.get("page", "1"))), 10**9)
     except ValueError:
         raise Problem(400, "page must be a whole number") from None
     state = request.app.state
