@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from forms_server.functions import FUNCTIONS, LIBRARY, arity_ok
 from forms_server.parser import (
@@ -46,6 +46,7 @@ __all__ = [
     "Node",
     "Value",
     "check_calls",
+    "compile_node",
     "evaluate",
     "parse",
     "references",
@@ -83,8 +84,14 @@ class Context:
 
 
 def evaluate(expr: Expression | Node, ctx: Context) -> Value:
-    """The value of an expression; never raises for an AST that passed check_calls."""
-    return _ev(expr.ast if isinstance(expr, Expression) else expr, ctx)
+    """The value of an expression; never raises for an AST that passed check_calls.
+
+    An `Expression` runs as closures compiled once (`Expression.compiled`); a bare
+    AST is walked.
+    """
+    if isinstance(expr, Expression):
+        return expr.compiled(ctx)
+    return _ev(expr, ctx)
 
 
 def _ev(node: Node, ctx: Context) -> Value:
@@ -289,4 +296,196 @@ _HANDLERS: Mapping[str, Callable[[Node, Context], Value]] = {
     **{op: _relation for op in _RELATIONS},
     **{op: _arithmetic for op in _ARITHMETIC},
     "call": _call,
+}
+
+
+# -- compilation -----------------------------------------------------------------------
+#
+# compile_node turns an AST into nested closures that compute exactly what _ev computes
+# (the walker stays the reference). Every value is worked out in the same order as the
+# walker, so side effects (uuid()) and errors happen alike. A node the compiler does not
+# know how to compile, or one that is malformed, is left to the walker, which then
+# raises (or not) when and as it would have.
+
+Compiled: TypeAlias = Callable[[Context], Value]
+
+
+def compile_node(node: Node) -> Compiled:
+    """A function computing `evaluate(node, ctx)` for any ctx, without walking the AST."""
+    try:
+        compiler = _COMPILERS.get(node[0])
+        if compiler is not None:
+            return compiler(node)
+    except Exception:  # malformed: the walker fails exactly as it always has
+        pass
+    return lambda ctx: _ev(node, ctx)
+
+
+def _constant(value: Value) -> Compiled:
+    return lambda ctx: value
+
+
+def _c_num(node: Node) -> Compiled:
+    value = float(node[1])
+    if value != value:  # the walker makes a new NaN each time; so does this
+        return lambda ctx: float(node[1])
+    return _constant(value)
+
+
+def _c_text(node: Node) -> Compiled:
+    return _constant(node[1])
+
+
+def _c_ref(node: Node) -> Compiled:
+    name: str = node[1]
+
+    def ref(ctx: Context) -> Value:
+        field = ctx.fields.get(name)
+        if field is None:
+            return answer_value(ctx.answers.get(name), "")
+        if not field.repeats and field.type != "repeat":
+            return answer_value(ctx.answers.get(name), field.type)
+        return _lookup(name, ctx)
+
+    return ref
+
+
+def _c_attr(node: Node) -> Compiled:
+    return lambda ctx: _attr(node, ctx)
+
+
+def _c_neg(node: Node) -> Compiled:
+    operand = compile_node(node[1])
+    return lambda ctx: -to_number(operand(ctx))
+
+
+def _c_or(node: Node) -> Compiled:
+    left, right = compile_node(node[1]), compile_node(node[2])
+    return lambda ctx: to_boolean(left(ctx)) or to_boolean(right(ctx))
+
+
+def _c_and(node: Node) -> Compiled:
+    left, right = compile_node(node[1]), compile_node(node[2])
+    return lambda ctx: to_boolean(left(ctx)) and to_boolean(right(ctx))
+
+
+def _c_equal(node: Node) -> Compiled:
+    left, right = compile_node(node[1]), compile_node(node[2])
+    negate = node[0] == "!="
+    const = node[2]
+    if const[0] == "str" and isinstance(const[1], str):
+        # text against a text literal: _equal's last rule, to_string(a) == literal
+        text: str = const[1]
+
+        def equal_text(ctx: Context) -> bool:
+            a = left(ctx)
+            return (a == text if type(a) is str else _equal(a, text)) is not negate
+
+        return equal_text
+    if negate:
+        return lambda ctx: not _equal(left(ctx), right(ctx))
+    return lambda ctx: _equal(left(ctx), right(ctx))
+
+
+def _number(compiled: Compiled) -> Callable[[Context], float]:
+    def number(ctx: Context) -> float:
+        v = compiled(ctx)
+        return v if type(v) is float else to_number(v)
+
+    return number
+
+
+def _c_binary(node: Node) -> Compiled:
+    operator = _RELATIONS.get(node[0]) or _ARITHMETIC[node[0]]
+    left, right = _number(compile_node(node[1])), _number(compile_node(node[2]))
+    if node[2][0] == "num":
+        b = float(node[2][1])
+        return lambda ctx: operator(left(ctx), b)
+    return lambda ctx: operator(left(ctx), right(ctx))
+
+
+def _c_call(node: Node) -> Compiled:
+    name: str = node[1]
+    if name not in FUNCTIONS or not arity_ok(name, len(node) - 2):
+        return lambda ctx: _call(node, ctx)  # raises, when (and if) it is reached
+    special = _SPECIAL_COMPILERS.get(name)
+    if special is not None:
+        return special(node)
+    function = LIBRARY[name]
+    args = [compile_node(arg) for arg in node[2:]]
+    if not args:
+        return lambda ctx: function([], ctx)
+    if len(args) == 1:
+        (a,) = args
+        return lambda ctx: function([a(ctx)], ctx)
+    if len(args) == 2:
+        a, b = args
+        return lambda ctx: function([a(ctx), b(ctx)], ctx)
+    return lambda ctx: function([arg(ctx) for arg in args], ctx)
+
+
+def _c_if(node: Node) -> Compiled:
+    test, then, otherwise = compile_node(node[2]), compile_node(node[3]), compile_node(node[4])
+    return lambda ctx: then(ctx) if to_boolean(test(ctx)) else otherwise(ctx)
+
+
+def _c_once(node: Node) -> Compiled:
+    first = compile_node(node[2])
+
+    def once(ctx: Context) -> Value:
+        current = _dot_value(ctx)
+        return current if to_string(current) != "" else first(ctx)
+
+    return once
+
+
+def _c_position(node: Node) -> Compiled:
+    return lambda ctx: _position(node, ctx)
+
+
+def _c_indexed_repeat(node: Node) -> Compiled:
+    target, pairs = node[2], node[3:]
+    if target[0] != "ref":
+        return _constant("")
+    name: str = target[1]
+    steps = [
+        (repeat, compile_node(position))
+        for repeat, position in zip(pairs[::2], pairs[1::2], strict=True)
+    ]
+
+    def indexed_repeat(ctx: Context) -> Value:
+        wanted: dict[str, int] = {}
+        for repeat, position in steps:
+            n = to_number(position(ctx))
+            if repeat[0] != "ref" or not (n >= 1 and n.is_integer()):
+                return ""
+            wanted[repeat[1]] = int(n) - 1
+        return _lookup(name, ctx, wanted)
+
+    return indexed_repeat
+
+
+_SPECIAL_COMPILERS: Mapping[str, Callable[[Node], Compiled]] = {
+    "if": _c_if,
+    "once": _c_once,
+    "position": _c_position,
+    "indexed-repeat": _c_indexed_repeat,
+}
+
+_COMPILERS: Mapping[str, Callable[[Node], Compiled]] = {
+    "num": _c_num,
+    "str": _c_text,
+    "qname": _c_text,
+    "ref": _c_ref,
+    "dot": lambda node: _dot_value,
+    "parent": lambda node: _constant(""),
+    "attr": _c_attr,
+    "neg": _c_neg,
+    "or": _c_or,
+    "and": _c_and,
+    "=": _c_equal,
+    "!=": _c_equal,
+    **{op: _c_binary for op in _RELATIONS},
+    **{op: _c_binary for op in _ARITHMETIC},
+    "call": _c_call,
 }

@@ -12,11 +12,17 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from forms_server.functions import FUNCTIONS, SIGNATURES, arity_ok
 from forms_server.lexer import ExpressionError, Token, syntax_error, tokenize
+
+if TYPE_CHECKING:
+    from forms_server.expressions import Context
+    from forms_server.values import Value
 
 __all__ = [
     "MAX_DEPTH",
@@ -53,6 +59,18 @@ class Expression:
 
     def to_json(self) -> Node:
         return self.ast
+
+    @cached_property
+    def compiled(self) -> Callable[[Context], Value]:
+        """The AST as nested closures, built on first use (see expressions.compile_node)."""
+        from forms_server.expressions import compile_node
+
+        return compile_node(self.ast)
+
+    def __getstate__(self) -> dict[str, Any]:  # leave the closures out of copies and pickles
+        state = dict(self.__dict__)
+        state.pop("compiled", None)
+        return state
 
 
 _QNAME = re.compile(r"\s*\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*")
