@@ -26,9 +26,7 @@ _SCHEMA = [
 class AuditLog:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        with storage.transaction() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
+        storage.apply(_SCHEMA)
 
     def record(
         self,

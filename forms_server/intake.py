@@ -18,7 +18,7 @@ from forms_server import attachments
 from forms_server.attachments import AttachmentError, Upload
 from forms_server.model import Form
 from forms_server.storage import SaveStatus, Storage, check_submission_id
-from forms_server.validation import FieldError, validate
+from forms_server.validation import validate
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
 #: How far ahead of the server's clock a device's clock may be.
@@ -56,12 +56,12 @@ def completion_time(raw: str | None, received: datetime, zone: tzinfo) -> dateti
     return moment
 
 
-def field_key(form: Form, error: FieldError) -> str:
+def field_key(form: Form, name: str, index: tuple[int, ...]) -> str:
     """``name`` at the top level, ``repeat.0.name`` inside repeat entries."""
-    question = form.by_name.get(error.name)
+    question = form.by_name.get(name)
     chain = question.repeats if question else ()
-    parts = [f"{repeat}.{index}" for repeat, index in zip(chain, error.index, strict=False)]
-    return ".".join([*parts, error.name])
+    parts = [f"{repeat}.{i}" for repeat, i in zip(chain, index, strict=False)]
+    return ".".join([*parts, name])
 
 
 def put_answer(raw: dict[str, Any], key: str, value: Any) -> None:
@@ -127,7 +127,7 @@ class Intake:
             first = datetime.fromisoformat(stored.completed_at.replace("Z", "+00:00"))
             completed_at = first.astimezone(self.zone)
         result = validate(form, raw, now=completed_at, lang=lang, seed=sid)
-        errors.update({field_key(form, e): e.message for e in result.errors})
+        errors.update({field_key(form, e.name, e.index): e.message for e in result.errors})
         if errors:
             return Outcome("invalid", sid, errors)
         if stored is None:

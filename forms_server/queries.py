@@ -98,9 +98,7 @@ class Queries:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        with storage.transaction() as db:
-            for statement in _INDEXES:
-                db.execute(statement)
+        storage.apply(_INDEXES)
 
     # -- staff ------------------------------------------------------------------------
 

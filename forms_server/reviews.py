@@ -72,9 +72,7 @@ class ReviewError(ValueError):
 class Reviews:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        with storage.transaction() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
+        storage.apply(_SCHEMA)
 
     def set_status(
         self, form: Form, submission_id: str, status: str, *, actor: str, comment: str = ""

@@ -180,6 +180,12 @@ class Storage:
             [submission_id, form_id, op, _now()],
         )
 
+    def apply(self, statements: Sequence[str]) -> None:
+        """Run schema statements (CREATE … IF NOT EXISTS) of another private table, at once."""
+        with self._write() as db:
+            for statement in statements:
+                db.execute(statement)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
         """Rows of a read-only query, as dicts."""
         if _is_select(sql):

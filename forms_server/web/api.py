@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from forms_server.accounts import RECENT_DAYS, User, can
+from forms_server.accounts import can
 from forms_server.intake import BadSubmission, completion_time
+from forms_server.queries import is_recent
 from forms_server.web.auth import check_csrf_header, current_user
 from forms_server.web.collect import get_form
 from forms_server.web.errors import Problem
@@ -100,7 +101,9 @@ async def get_submission(request: Request) -> Response:
         record = None
     if record is None or record.form_id != form.id or record.deleted:
         raise Problem(404, "no such submission")
-    if not can(user, "review") and not _own_recent(user, record.submitted_by, record.received_at):
+    if not can(user, "review") and not (
+        can(user, "fill") and record.submitted_by == user.username and is_recent(record.received_at)
+    ):
         raise Problem(404, "no such submission")
     return JSONResponse(
         {
@@ -114,13 +117,6 @@ async def get_submission(request: Request) -> Response:
             "answers": record.answers,
         }
     )
-
-
-def _own_recent(user: User, submitted_by: str | None, received_at: str) -> bool:
-    if not can(user, "fill") or submitted_by != user.username:
-        return False
-    received = datetime.fromisoformat(received_at.replace("Z", "+00:00"))
-    return datetime.now(UTC) - received <= timedelta(days=RECENT_DAYS)
 
 
 def _opt_str(body: dict[str, Any], key: str) -> str | None:

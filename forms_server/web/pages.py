@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from forms_server.expressions import Context, evaluate, to_boolean, to_string
 from forms_server.i18n import LANGUAGE_NAMES, pick_language
+from forms_server.intake import field_key
 from forms_server.model import Form, Question
 from forms_server.validation import validate
 from forms_server.web.security import CSRF_COOKIE
@@ -75,7 +76,7 @@ def render_form(
     _count_entries(form.questions, raw, "", entries)
     now = datetime.now(UTC).astimezone(state.intake.zone)
     result = validate(form, raw, now=now, lang=lang)
-    irrelevant = {_key(form, name, index) for (name, index) in result.irrelevant}
+    irrelevant = {field_key(form, name, index) for (name, index) in result.irrelevant}
     calculated: dict[str, str] = {}
     _collect_calculated(form, form.questions, result.answers, "", calculated)
     t = state.translators(lang)
@@ -149,11 +150,6 @@ def _fresh_defaults(form: Form, now: datetime) -> dict[str, str]:
         for q in form.walk()
         if q.default_expr is not None and not q.repeats
     }
-
-
-def _key(form: Form, name: str, index: tuple[int, ...]) -> str:
-    chain = form.by_name[name].repeats
-    return ".".join([*(f"{r}.{i}" for r, i in zip(chain, index, strict=False)), name])
 
 
 def _collect_calculated(

@@ -114,7 +114,7 @@ async def _edit_post(
     zone = request.app.state.intake.zone
     completed = datetime.fromisoformat(record.completed_at or record.received_at).astimezone(zone)
     result = validate(form, raw, now=completed, lang=lang, seed=record.id)
-    errors.update({field_key(form, e): e.message for e in result.errors})
+    errors.update({field_key(form, e.name, e.index): e.message for e in result.errors})
     if errors:
         if wants_json(request):
             return JSONResponse(
