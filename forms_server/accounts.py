@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -24,6 +25,9 @@ Role = Literal["admin", "staff", "collector", "researcher"]
 ROLES: tuple[Role, ...] = ("admin", "staff", "collector", "researcher")
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{1,39}")
 MIN_PASSWORD = 8
+#: How long an API token's user is taken from memory before it is looked up again.
+TOKEN_RECHECK_S = 2.0
+_MAX_CACHED_TOKENS = 1000
 
 #: What each role may do. Collectors see only their own recent submissions.
 PERMISSIONS: dict[str, frozenset[Role]] = {
@@ -94,6 +98,8 @@ class Accounts:
                 " username TEXT NOT NULL REFERENCES _users(username), created_at TEXT NOT NULL)"
             )
         self._dummy_hash = _hasher.hash(secrets.token_hex(8))
+        #: token hash -> (when it was looked up, its user or None); see by_token.
+        self._tokens: dict[str, tuple[float, User | None]] = {}
 
     def add(self, username: str, role: str, password: str) -> User:
         username = username.strip().lower()
@@ -156,6 +162,7 @@ class Accounts:
         )
         with self.storage.transaction() as db:
             db.execute("DELETE FROM _tokens WHERE username = ?", [self._must(username).username])
+        self._tokens.clear()
         return self._must(username)
 
     def new_token(self, username: str) -> str:
@@ -166,16 +173,34 @@ class Accounts:
             db.execute(
                 "INSERT INTO _tokens VALUES (?, ?, ?)", [_token_hash(token), user.username, _now()]
             )
+        self._tokens.clear()
         return token
 
     def by_token(self, token: str) -> User | None:
+        """The enabled user of an API token, else None.
+
+        Looked up at most every :data:`TOKEN_RECHECK_S` seconds per token: a client
+        sends many submissions in a row. A change made through this object (another
+        role, a password, disabling) counts at once; one made by another process (the
+        ``users`` command beside a running server) within that many seconds.
+        """
+        key = _token_hash(token)
+        now = time.monotonic()
+        cached = self._tokens.get(key)
+        if cached is not None and now - cached[0] < TOKEN_RECHECK_S:
+            return cached[1]
         rows = self.storage.query(
             "SELECT u.* FROM _tokens t JOIN _users u ON u.username = t.username"
             " WHERE t.token_hash = ?",
-            [_token_hash(token)],
+            [key],
         )
         user = _user(rows[0]) if rows else None
-        return user if user and not user.disabled else None
+        if user is not None and user.disabled:
+            user = None
+        if len(self._tokens) >= _MAX_CACHED_TOKENS:
+            self._tokens.clear()
+        self._tokens[key] = (now, user)
+        return user
 
     def _row(self, username: str) -> dict[str, Any] | None:
         rows = self.storage.query("SELECT * FROM _users WHERE username = ?", [username])
@@ -191,6 +216,7 @@ class Accounts:
         name = self._must(username).username
         with self.storage.transaction() as db:
             db.execute(sql, [*params, name])
+        self._tokens.clear()
 
 
 def ensure_admin(accounts: Accounts) -> str | None:

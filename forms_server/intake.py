@@ -17,8 +17,15 @@ from typing import Any, Literal
 from forms_server import attachments
 from forms_server.attachments import AttachmentError, Upload
 from forms_server.model import Form
-from forms_server.storage import SaveStatus, Storage, check_submission_id
+from forms_server.storage import (
+    NewSubmission,
+    SaveResult,
+    SaveStatus,
+    Storage,
+    check_submission_id,
+)
 from forms_server.validation import validate
+from forms_server.writer import BatchWriter
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
 #: How far ahead of the server's clock a device's clock may be.
@@ -84,6 +91,7 @@ class Intake:
         self.storage = storage
         self.data_dir = data_dir
         self.zone = zone
+        self.writer = BatchWriter(storage)
 
     def receive(
         self,
@@ -98,6 +106,71 @@ class Intake:
         submitted_by: str | None = None,
         uploads: Mapping[str, Upload] | None = None,
     ) -> Outcome:
+        """Check a submission and store it; blocks while it waits for the write lock."""
+        checked = self.check(
+            form,
+            submission_id,
+            raw,
+            lang=lang,
+            completed_at=completed_at,
+            completed_given=completed_given,
+            started_at=started_at,
+            submitted_by=submitted_by,
+            uploads=uploads,
+        )
+        if isinstance(checked, Outcome):
+            return checked
+        saved = self.storage.save_many([checked])[0]
+        if isinstance(saved, Exception):
+            raise saved
+        return _outcome(saved)
+
+    async def receive_async(
+        self,
+        form: Form,
+        submission_id: str,
+        raw: dict[str, Any],
+        *,
+        lang: str,
+        completed_at: datetime,
+        completed_given: bool = True,
+        started_at: datetime | None = None,
+        submitted_by: str | None = None,
+    ) -> Outcome:
+        """:meth:`receive` for the event loop (no files): checked here, stored by the
+        writer thread together with the submissions that arrive meanwhile."""
+        checked = self.check(
+            form,
+            submission_id,
+            raw,
+            lang=lang,
+            completed_at=completed_at,
+            completed_given=completed_given,
+            started_at=started_at,
+            submitted_by=submitted_by,
+        )
+        if isinstance(checked, Outcome):
+            return checked
+        return _outcome(await self.writer.save(checked))
+
+    def close(self) -> None:
+        """Store what the writer thread holds, then stop it."""
+        self.writer.close()
+
+    def check(
+        self,
+        form: Form,
+        submission_id: str,
+        raw: dict[str, Any],
+        *,
+        lang: str,
+        completed_at: datetime,
+        completed_given: bool = True,
+        started_at: datetime | None = None,
+        submitted_by: str | None = None,
+        uploads: Mapping[str, Upload] | None = None,
+    ) -> Outcome | NewSubmission:
+        """An invalid outcome, or the submission ready to store (its files already kept)."""
         try:
             sid = check_submission_id(submission_id)
         except ValueError:
@@ -133,7 +206,7 @@ class Intake:
         if stored is None:
             for upload, name in accepted.values():
                 attachments.write(self.data_dir, name, upload.content)
-        saved = self.storage.save(
+        return NewSubmission(
             form,
             sid,
             result.answers,
@@ -142,9 +215,12 @@ class Intake:
             completed_at=completed_at,
             instance_name=result.instance_name,
         )
-        status: Status = {
-            SaveStatus.CREATED: "created",
-            SaveStatus.DUPLICATE: "duplicate",
-            SaveStatus.CONFLICT: "conflict",
-        }[saved.status]  # type: ignore[assignment]
-        return Outcome(status, sid)
+
+
+def _outcome(saved: SaveResult) -> Outcome:
+    status: Status = {
+        SaveStatus.CREATED: "created",
+        SaveStatus.DUPLICATE: "duplicate",
+        SaveStatus.CONFLICT: "conflict",
+    }[saved.status]  # type: ignore[assignment]
+    return Outcome(status, saved.submission_id)

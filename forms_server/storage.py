@@ -99,6 +99,28 @@ class SubmissionRecord:
     answers: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class NewSubmission:
+    """A validated submission to store (see :meth:`Storage.save` for the fields)."""
+
+    form: Form
+    submission_id: str
+    answers: Mapping[str, Any]
+    submitted_by: str | None = None
+    started_at: str | datetime | None = None
+    completed_at: str | datetime | None = None
+    instance_name: str | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    form: Form
+    sid: str
+    content_hash: str
+    meta: _Row
+    typed: list[tuple[str, _Row]]
+
+
 class Storage:
     """The private database at ``path`` (created with its parent directories if missing)."""
 
@@ -257,38 +279,90 @@ class Storage:
         of entries of the same shape. Timestamps must carry a time zone; they are stored
         in UTC. Raises ValueError for a malformed id, timestamp or answers.
         """
-        sid = check_submission_id(submission_id)
-        plans = self._tables(form)
-        content_hash = _content_hash(form, answers)
+        item = NewSubmission(
+            form, submission_id, answers, submitted_by, started_at, completed_at, instance_name
+        )
+        outcome = self.save_many([item])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def save_many(self, items: Sequence[NewSubmission]) -> list[SaveResult | Exception]:
+        """Store several submissions in one transaction: one commit for all of them.
+
+        Each gets the outcome :meth:`save` would give it alone (an exception in place of
+        its result when it is malformed). A duplicate or a conflict stores nothing of its
+        own and does not disturb the others: its first insert is the one that fails, and
+        SQLite undoes a failed statement alone. Should anything else fail inside the
+        transaction, it is rolled back whole and each submission is stored on its own.
+        """
+        outcomes: list[SaveResult | Exception | None] = [None] * len(items)
+        prepared: list[tuple[int, _Prepared]] = []
+        for i, item in enumerate(items):
+            try:
+                prepared.append((i, self._prepare(item)))
+            except ValueError as exc:
+                outcomes[i] = exc
+        if len(prepared) > 1:
+            try:
+                for i, result in self._store(prepared).items():
+                    outcomes[i] = result
+                prepared = []
+            except Exception:
+                pass  # one of them is at fault: store each alone below, to find which
+        for i, one in prepared:
+            try:
+                outcomes[i] = self._store([(i, one)])[i]
+            except Exception as exc:
+                outcomes[i] = exc
+        return [o if o is not None else RuntimeError("not stored") for o in outcomes]
+
+    def _prepare(self, item: NewSubmission) -> _Prepared:
+        """Everything of a submission that needs no lock: its checked id, rows and hash."""
+        sid = check_submission_id(item.submission_id)
+        form, answers = item.form, item.answers
+        data, content_hash = _canonical(form, answers)
         meta: _Row = {
             "id": sid,
             "form_id": form.id,
             "form_version": form.version,
-            "submitted_by": submitted_by,
-            "started_at": _utc(started_at),
-            "completed_at": _utc(completed_at),
+            "submitted_by": item.submitted_by,
+            "started_at": _utc(item.started_at),
+            "completed_at": _utc(item.completed_at),
             "content_hash": content_hash,
-            "data": json.dumps(answers, ensure_ascii=False, separators=(",", ":")),
-            "instance_name": instance_name,
+            "data": data,
+            "instance_name": item.instance_name,
         }
-        typed = _typed_rows(plans, sid, answers)
-        try:
-            with self._write() as db:
-                # No look for the id first: a stored one fails the insert (the primary
-                # key), which rolls back and is told apart below; one statement less
-                # while holding the write lock.
-                received_at = _now()
-                _insert(db, form, {**meta, "received_at": received_at}, typed)
-                return SaveResult(SaveStatus.CREATED, sid, content_hash, received_at)
-        except sqlite3.IntegrityError:
-            # Only a row with the same id (stored before, or meanwhile) makes this a
-            # duplicate or a conflict; any other failed constraint is an error of its own.
-            existing = _find(self._db(), sid)
-            if existing is None:
-                raise
-        same = existing["form_id"] == form.id and existing["content_hash"] == content_hash
-        status = SaveStatus.DUPLICATE if same else SaveStatus.CONFLICT
-        return SaveResult(status, sid, content_hash, str(existing["received_at"]))
+        return _Prepared(
+            form, sid, content_hash, meta, _typed_rows(self._tables(form), sid, answers)
+        )
+
+    def _store(self, prepared: Sequence[tuple[int, _Prepared]]) -> dict[int, SaveResult]:
+        """Insert prepared submissions in one transaction; a stored id is told apart."""
+        results: dict[int, SaveResult] = {}
+        with self._write() as db:
+            received_at = _now()
+            for i, p in prepared:
+                # No look for the id first: a stored one fails the first insert (the
+                # primary key), which SQLite undoes alone; one statement less while
+                # holding the write lock.
+                meta = {**p.meta, "received_at": received_at}
+                try:
+                    _insert_rows(db.conn, [(SUBMISSIONS, meta)])
+                except sqlite3.IntegrityError:
+                    existing = _find(db, p.sid)
+                    if existing is None:
+                        raise  # another constraint failed: an error of its own
+                    same = existing["form_id"] == p.form.id
+                    same = same and existing["content_hash"] == p.content_hash
+                    status = SaveStatus.DUPLICATE if same else SaveStatus.CONFLICT
+                    results[i] = SaveResult(
+                        status, p.sid, p.content_hash, str(existing["received_at"])
+                    )
+                    continue
+                _insert_typed(db, p.form, meta, p.typed)
+                results[i] = SaveResult(SaveStatus.CREATED, p.sid, p.content_hash, received_at)
+        return results
 
     def replace(
         self,
@@ -307,7 +381,7 @@ class Storage:
         """
         sid = check_submission_id(submission_id)
         plans = self._tables(form)
-        content_hash = _content_hash(form, answers)
+        data, content_hash = _canonical(form, answers)
         typed = _typed_rows(plans, sid, answers)
         meta = db.execute(
             f"SELECT submitted_by, completed_at, received_at, review_status FROM {SUBMISSIONS}"
@@ -334,7 +408,7 @@ class Storage:
             f"UPDATE {SUBMISSIONS} SET data = ?, content_hash = ?, form_version = ?,"
             " instance_name = ? WHERE id = ?",
             [
-                json.dumps(answers, ensure_ascii=False, separators=(",", ":")),
+                data,
                 content_hash,
                 form.version,
                 instance_name,
@@ -409,14 +483,21 @@ def _utc(value: str | datetime | None) -> str | None:
 
 def _content_hash(form: Form, answers: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of the answers with the form's id and version."""
-    content = {"form_id": form.id, "form_version": form.version, "answers": answers}
+    return _canonical(form, answers)[1]
+
+
+def _canonical(form: Form, answers: Mapping[str, Any]) -> tuple[str, str]:
+    """The answers as canonical JSON (sorted keys) and the content hash made from it:
+    sha256 of ``{"answers": …, "form_id": …, "form_version": …}`` in the same form."""
     try:
-        text = json.dumps(
-            content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
+        text = _CANONICAL_JSON(answers)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"answers are not plain JSON values: {exc}") from exc
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    content = (
+        f'{{"answers":{text},"form_id":{_CANONICAL_JSON(form.id)},'
+        f'"form_version":{_CANONICAL_JSON(form.version)}}}'
+    )
+    return text, hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 def _typed_rows(
@@ -433,8 +514,12 @@ def _typed_rows(
             where = f" in repeat '{plan.repeat}'" if plan.repeat else ""
             raise ValueError(f"answers for unknown questions{where}: {sorted(unknown)}")
         row = dict(system)
+        get, lists = values.get, plan.list_columns
         for name in plan.columns:
-            row[name] = _column_value(values.get(name))
+            value = get(name)
+            if type(value) not in _PLAIN or name in lists:
+                value = _column_value(value)
+            row[name] = value
         rows.append((plan.name, row))
         for repeat in plan.repeats:
             entries = values.get(repeat) or []
@@ -457,8 +542,15 @@ def _typed_rows(
 def _column_value(value: Any) -> Any:
     """An answer as its column holds it: lists (select_multiple, rank) as a JSON array."""
     if isinstance(value, list | tuple | dict):
-        return json.dumps(value, ensure_ascii=False)
+        return _COLUMN_JSON(value)
     return value
+
+
+#: Made once: ``json.dumps`` with any option builds a new encoder on every call.
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+_COLUMN_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _find(db: Database, sid: str) -> _Row | None:
@@ -480,10 +572,10 @@ def _select(db: Database, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _insert(db: Database, form: Form, meta: _Row, typed: list[tuple[str, _Row]]) -> None:
-    """Insert a submission's rows; the caller's transaction makes them one."""
+def _insert_typed(db: Database, form: Form, meta: _Row, typed: list[tuple[str, _Row]]) -> None:
+    """Insert a stored submission's typed rows and its change-log entry (after its
+    ``submissions`` row, ``meta``); the caller's transaction makes them one."""
     conn = db.conn
-    _insert_rows(conn, [(SUBMISSIONS, meta)])
     form_row = typed[0][1]
     form_row.update(
         {
@@ -525,15 +617,21 @@ def _insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[str, _Row]]) -> 
             sql = _INSERT_SQL[key] = (
                 f"INSERT INTO {quote_identifier(table)} ({names}) VALUES ({marks})"
             )
-        params = [
-            [v if type(v) in _PLAIN else jsonify_if_needed(v) for v in row.values()]
-            for _, row in rows[i:j]
-        ]
+        params = [_params(row) for _, row in rows[i:j]]
         if len(params) == 1:
             conn.execute(sql, params[0])
         else:
             conn.executemany(sql, params)
         i = j
+
+
+def _params(row: _Row) -> list[Any]:
+    """A row's values as SQLite takes them; anything else converted as sqlite-utils did."""
+    values = list(row.values())
+    for value in values:
+        if type(value) not in _PLAIN:
+            return [v if type(v) in _PLAIN else jsonify_if_needed(v) for v in values]
+    return values
 
 
 def _record(row: Mapping[str, Any]) -> SubmissionRecord:

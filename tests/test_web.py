@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -272,6 +273,33 @@ def test_api_lists_forms_and_definitions(client: TestClient) -> None:
     by_name = {q["name"]: q for q in definition["questions"]}
     assert by_name["age"]["constraint"] == [">=", ["dot"], ["num", 16]]
     assert "sensitive" not in json.dumps(definition)
+
+
+def test_a_disabled_users_token_is_refused_at_once(client: TestClient) -> None:
+    token = _token(client)
+    first = {"id": new_id(), "answers": worker_intake_answers()}
+    assert _post_json(client, "worker_intake", first, token).status_code == 201
+    client.app.state.accounts.disable("wang")  # type: ignore[attr-defined]
+    second = {"id": new_id(), "answers": worker_intake_answers()}
+    assert _post_json(client, "worker_intake", second, token).status_code == 401
+
+
+def test_a_token_revoked_by_another_process_is_refused_soon(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("forms_server.accounts.TOKEN_RECHECK_S", 0.3)
+    token = _token(client)
+
+    def post() -> int:
+        body = {"id": new_id(), "answers": worker_intake_answers()}
+        return int(_post_json(client, "worker_intake", body, token).status_code)
+
+    assert post() == 201
+    with _db(client) as db:  # as the users command would, from its own process
+        db.execute("DELETE FROM _tokens")
+    assert post() == 201  # still remembered, for at most TOKEN_RECHECK_S
+    time.sleep(0.35)
+    assert post() == 401
 
 
 def test_api_submission_lifecycle(client: TestClient) -> None:

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -60,8 +59,7 @@ async def post_submission(request: Request) -> Response:
     try:
         completed = completion_time(_opt_str(body, "completed_at"), datetime.now(UTC), intake.zone)
         started = completion_time(_opt_str(body, "started_at"), datetime.now(UTC), intake.zone)
-        outcome = await run_in_threadpool(
-            intake.receive,
+        outcome = await intake.receive_async(
             form,
             submission_id,
             answers,
@@ -82,9 +80,11 @@ async def post_submission(request: Request) -> Response:
         raise Problem(
             409, "a different submission with this id was stored already", id=outcome.submission_id
         )
-    url = request.url_for("api_submission", form_id=form.id, submission_id=outcome.submission_id)
+    # The route "api_submission", written out: url_for searches every route each time.
+    root = request.scope.get("root_path", "")
+    url = f"{root}/api/forms/{form.id}/submissions/{outcome.submission_id}"
     return JSONResponse(
-        {"id": outcome.submission_id, "status": outcome.status, "url": url.path},
+        {"id": outcome.submission_id, "status": outcome.status, "url": url},
         status_code=201 if outcome.status == "created" else 200,
     )
 

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from forms_server.accounts import Accounts
 from forms_server.audit import AuditLog
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> Starlette:
         yield
         publisher.stop()
         close_pdfs(app)
+        app.state.intake.close()
         storage.close()
 
     routes = [
@@ -90,7 +92,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(_GZipPages, minimum_size=500),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={HTTPException: http_error},
@@ -136,6 +138,24 @@ _STAFF_ROUTES = [
     Route("/my/submissions/{sid:uuid}/edit", staff_edit.my_edit_post, methods=["POST"]),
     Route("/my/attachments/{sid:uuid}/{name}", submission.my_attachment),
 ]
+
+
+class _GZipPages:
+    """gzip for pages and files, not for API writes: their replies are a few bytes."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].startswith("/api/")
+        ):
+            await self.app(scope, receive, send)
+        else:
+            await self.gzip(scope, receive, send)
 
 
 def _static_urls() -> Callable[[str], str]:
