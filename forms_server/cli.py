@@ -123,8 +123,17 @@ def _load_or_exit(settings: Settings) -> LoadResult:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the databases live.")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8000).")
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Log every request to standard output (default off).",
+)
 def serve(
-    forms_dir: Path | None, data_dir: Path | None, host: str | None, port: int | None
+    forms_dir: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    access_log: bool | None,
 ) -> None:
     """Start the server. Refuses to start when a form has errors.
 
@@ -136,7 +145,9 @@ def serve(
 
     from forms_server.web.app import create_app
 
-    settings = Settings.from_env(forms_dir=forms_dir, data_dir=data_dir, host=host, port=port)
+    settings = Settings.from_env(
+        forms_dir=forms_dir, data_dir=data_dir, host=host, port=port, access_log=access_log
+    )
     result = _load_or_exit(settings)
     for problem in result.warnings:
         click.echo(problem.format(), err=True)
@@ -151,7 +162,13 @@ def serve(
             "Sign in at /login and change it: forms-server users set-password admin\n"
         )
     click.echo(f"serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
 
 
 class _AccountCommands(click.Group):

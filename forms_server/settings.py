@@ -29,6 +29,9 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     #: The organisation's name, at the top of every PDF.
     organisation_name: str = "北京外来务工人员服务中心"
+    #: Log every request (address, method, path, status) to standard output. Off by
+    #: default: the log would list who sent what from where, and it costs time.
+    access_log: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

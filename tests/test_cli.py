@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import pytest
 from click.testing import CliRunner
 
 from forms_server.cli import main
@@ -85,6 +89,38 @@ def test_console_script_is_installed() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("flag", "logged"), [([], False), (["--access-log"], True)])
+def test_serve_keeps_no_access_log_unless_asked(
+    tmp_path: Path, flag: list[str], logged: bool
+) -> None:
+    exe = Path(sys.executable).parent / "forms-server"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [str(exe), "serve", "--forms-dir", str(FORMS_DIR), "--data-dir", str(tmp_path)]
+    server = subprocess.Popen(
+        [*argv, "--port", str(port), *flag],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                reply = httpx.get(f"http://127.0.0.1:{port}/healthz?probe=1", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        assert reply.status_code == 200
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "serving on" in output
+    assert ("GET /healthz?probe=1" in output) == logged, output
 
 
 def test_users_commands(tmp_path: Path) -> None:
