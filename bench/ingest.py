@@ -83,6 +83,12 @@ async def _with_python(
     return len(latencies) / elapsed, qs[49] * 1000, qs[98] * 1000
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -110,16 +116,21 @@ def main() -> None:
             proc = starter(data_dir, port)
             url = f"http://127.0.0.1:{port}{path}"
             try:
+                cpu_before = _cpu_seconds(proc.pid)
                 if use_wrk:
                     rate, p50, p99 = _with_wrk(url, args.seconds, args.concurrency, token)
                 else:
                     rate, p50, p99 = asyncio.run(
                         _with_python(url, args.seconds, args.concurrency, token)
                     )
+                cpu = (_cpu_seconds(proc.pid) - cpu_before) / (rate * args.seconds) * 1000
             finally:
                 stop(proc)
             results[name] = rate
-            print(f"{name:<28} {rate:8.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
+            print(
+                f"{name:<28} {rate:8.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+                f"   server CPU {cpu:.3f} ms/request"
+            )
     ratio = results["forms-server worker_intake"] / results["bare Starlette insert"]
     print(f"ratio forms-server / bare: {ratio:.2f} (goal: at least 0.5)")
 

@@ -291,10 +291,10 @@ class Storage:
         """Store several submissions in one transaction: one commit for all of them.
 
         Each gets the outcome :meth:`save` would give it alone (an exception in place of
-        its result when it is malformed). A duplicate or a conflict stores nothing of its
-        own and does not disturb the others: its first insert is the one that fails, and
-        SQLite undoes a failed statement alone. Should anything else fail inside the
-        transaction, it is rolled back whole and each submission is stored on its own.
+        its result when it is malformed): a duplicate or a conflict stores nothing and
+        does not disturb the others. Should anything fail inside the transaction, it is
+        rolled back whole and each submission is stored on its own, so that only the one
+        at fault fails.
         """
         outcomes: list[SaveResult | Exception | None] = [None] * len(items)
         prepared: list[tuple[int, _Prepared]] = []
@@ -338,30 +338,50 @@ class Storage:
         )
 
     def _store(self, prepared: Sequence[tuple[int, _Prepared]]) -> dict[int, SaveResult]:
-        """Insert prepared submissions in one transaction; a stored id is told apart."""
+        """Insert prepared submissions in one transaction, one statement per table.
+
+        The ids stored already are looked up first, in one query, while holding the
+        write lock (so the answer still holds when the rows go in); an id sent twice in
+        the same batch counts as stored by its first copy.
+        """
         results: dict[int, SaveResult] = {}
         with self._write() as db:
             received_at = _now()
+            stored = _find_many(db, {p.sid for _, p in prepared})
+            metas: list[tuple[str, _Row]] = []
+            tables: dict[str, list[tuple[str, _Row]]] = {}
+            changes: list[tuple[str, str, str]] = []
             for i, p in prepared:
-                # No look for the id first: a stored one fails the first insert (the
-                # primary key), which SQLite undoes alone; one statement less while
-                # holding the write lock.
-                meta = {**p.meta, "received_at": received_at}
-                try:
-                    _insert_rows(db.conn, [(SUBMISSIONS, meta)])
-                except sqlite3.IntegrityError:
-                    existing = _find(db, p.sid)
-                    if existing is None:
-                        raise  # another constraint failed: an error of its own
-                    same = existing["form_id"] == p.form.id
-                    same = same and existing["content_hash"] == p.content_hash
+                found = stored.get(p.sid)
+                if found is not None:
+                    same = found["form_id"] == p.form.id
+                    same = same and found["content_hash"] == p.content_hash
                     status = SaveStatus.DUPLICATE if same else SaveStatus.CONFLICT
-                    results[i] = SaveResult(
-                        status, p.sid, p.content_hash, str(existing["received_at"])
-                    )
+                    results[i] = SaveResult(status, p.sid, p.content_hash, found["received_at"])
                     continue
-                _insert_typed(db, p.form, meta, p.typed)
+                stored[p.sid] = {
+                    "form_id": p.form.id,
+                    "content_hash": p.content_hash,
+                    "received_at": received_at,
+                }
+                meta = {**p.meta, "received_at": received_at}
+                metas.append((SUBMISSIONS, meta))
+                p.typed[0][1].update(_system_columns(p.form, meta))
+                # Rows of one table together, tables in the order first met: a parent
+                # table always before its repeats' tables, as foreign keys need.
+                for table, row in p.typed:
+                    tables.setdefault(table, []).append((table, row))
+                changes.append((p.sid, p.form.id, received_at))
                 results[i] = SaveResult(SaveStatus.CREATED, p.sid, p.content_hash, received_at)
+            conn = db.conn
+            _insert_rows(conn, metas)
+            for rows in tables.values():
+                _insert_rows(conn, rows)
+            conn.executemany(
+                f"INSERT INTO {CHANGES} (submission_id, form_id, op, at)"
+                " VALUES (?, ?, 'create', ?)",
+                changes,
+            )
         return results
 
     def replace(
@@ -553,11 +573,11 @@ _CANONICAL_JSON = json.JSONEncoder(
 _COLUMN_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _find(db: Database, sid: str) -> _Row | None:
-    rows = _select(
-        db, f"SELECT form_id, content_hash, received_at FROM {SUBMISSIONS} WHERE id = ?", [sid]
-    )
-    return rows[0] if rows else None
+def _find_many(db: Database, sids: set[str]) -> dict[str, _Row]:
+    """The stored submissions among ``sids``: id -> form id, content hash, receipt time."""
+    marks = ", ".join("?" * len(sids))
+    sql = f"SELECT id, form_id, content_hash, received_at FROM {SUBMISSIONS} WHERE id IN ({marks})"
+    return {row["id"]: row for row in _select(db, sql, sorted(sids))}
 
 
 def _is_select(sql: str) -> bool:
@@ -572,25 +592,15 @@ def _select(db: Database, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _insert_typed(db: Database, form: Form, meta: _Row, typed: list[tuple[str, _Row]]) -> None:
-    """Insert a stored submission's typed rows and its change-log entry (after its
-    ``submissions`` row, ``meta``); the caller's transaction makes them one."""
-    conn = db.conn
-    form_row = typed[0][1]
-    form_row.update(
-        {
-            "_version": form.version,
-            "_submitted_by": meta["submitted_by"],
-            "_completed_at": meta["completed_at"],
-            "_received_at": meta["received_at"],
-            "_review_status": "received",
-        }
-    )
-    _insert_rows(conn, typed)
-    conn.execute(
-        f"INSERT INTO {CHANGES} (submission_id, form_id, op, at) VALUES (?, ?, 'create', ?)",
-        [meta["id"], form.id, meta["received_at"]],
-    )
+def _system_columns(form: Form, meta: _Row) -> _Row:
+    """The ``_`` columns of a new submission's row in its form's table."""
+    return {
+        "_version": form.version,
+        "_submitted_by": meta["submitted_by"],
+        "_completed_at": meta["completed_at"],
+        "_received_at": meta["received_at"],
+        "_review_status": "received",
+    }
 
 
 #: (table, its columns) -> the INSERT statement for a row of exactly those columns.
