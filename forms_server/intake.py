@@ -7,6 +7,8 @@ created, duplicate (the same id and content again: nothing new stored), conflict
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,10 +138,13 @@ class Intake:
         completed_given: bool = True,
         started_at: datetime | None = None,
         submitted_by: str | None = None,
+        uploads: Mapping[str, Upload] | None = None,
     ) -> Outcome:
-        """:meth:`receive` for the event loop (no files): checked here, stored by the
-        writer thread together with the submissions that arrive meanwhile."""
-        checked = self.check(
+        """:meth:`receive` for the event loop: checked here (with files, in a worker
+        thread, as they are written to disk), then stored by the writer thread together
+        with the submissions that arrive meanwhile."""
+        check = functools.partial(
+            self.check,
             form,
             submission_id,
             raw,
@@ -148,7 +153,9 @@ class Intake:
             completed_given=completed_given,
             started_at=started_at,
             submitted_by=submitted_by,
+            uploads=uploads,
         )
+        checked = await asyncio.to_thread(check) if uploads else check()
         if isinstance(checked, Outcome):
             return checked
         return _outcome(await self.writer.save(checked))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -76,8 +75,7 @@ async def form_post(request: Request) -> Response:
     intake = request.app.state.intake
     try:
         completed = completion_time(fields.get("_completed_at"), datetime.now(UTC), intake.zone)
-        outcome = await run_in_threadpool(
-            intake.receive,
+        outcome = await intake.receive_async(
             form,
             submission_id,
             raw,
