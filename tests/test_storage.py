@@ -621,6 +621,7 @@ def test_the_database_is_in_wal_mode_with_foreign_keys_on(storage: Storage, path
     assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
 
 
 def test_reopening_the_file_sees_the_data(path: Path, household: Form) -> None:
