@@ -46,22 +46,25 @@ class BadSubmission(ValueError):
     """Something no person could fix on the form: a malformed id or time."""
 
 
-def completion_time(raw: str | None, received: datetime, zone: tzinfo) -> datetime:
+def completion_time(
+    raw: str | None, received: datetime, zone: tzinfo, field: str = "_completed_at"
+) -> datetime:
     """When the person completed the form: the device's word, unless it lies in the future.
 
     Without one (a plain HTML post) it is the moment the server received it, in the
-    organisation's time zone, so ``today()`` is the local date.
+    organisation's time zone, so ``today()`` is the local date. ``field`` names the
+    value in the messages (the API's ``started_at`` goes through here too).
     """
     if not raw:
         return received.astimezone(zone)
     try:
         moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise BadSubmission(f"_completed_at is not an ISO 8601 time: {raw[:40]!r}") from None
+        raise BadSubmission(f"{field} is not an ISO 8601 time: {raw[:40]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     if moment > received + CLOCK_SKEW:
-        raise BadSubmission("_completed_at lies in the future: check the device's clock")
+        raise BadSubmission(f"{field} lies in the future: check the device's clock")
     return moment
 
 

@@ -229,6 +229,22 @@ def test_completed_at_in_the_future_is_refused(client: TestClient) -> None:
     assert reply.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("completed_at", "yesterday", "completed_at is not an ISO 8601 time"),
+        ("started_at", "2026-13-45", "started_at is not an ISO 8601 time"),
+        ("started_at", "2999-01-01T00:00:00Z", "started_at lies in the future"),
+    ],
+)
+def test_the_api_names_the_time_it_cannot_take(
+    client: TestClient, key: str, value: str, message: str
+) -> None:
+    reply = _post_json(client, "tiny", {"id": new_id(), key: value, "answers": {}})
+    assert reply.status_code == 422
+    assert message in reply.json()["error"]
+
+
 def test_today_is_the_completion_date(client: TestClient) -> None:
     completed = "2026-01-15T23:30:00+08:00"
     reply = _post_json(

@@ -57,8 +57,10 @@ async def post_submission(request: Request) -> Response:
     assert isinstance(submission_id, str) and isinstance(answers, dict)
     intake = request.app.state.intake
     try:
-        completed = completion_time(_opt_str(body, "completed_at"), datetime.now(UTC), intake.zone)
-        started = completion_time(_opt_str(body, "started_at"), datetime.now(UTC), intake.zone)
+        now = datetime.now(UTC)
+        completed_raw, started_raw = _opt_str(body, "completed_at"), _opt_str(body, "started_at")
+        completed = completion_time(completed_raw, now, intake.zone, "completed_at")
+        started = completion_time(started_raw, now, intake.zone, "started_at")
         outcome = await intake.receive_async(
             form,
             submission_id,
