@@ -328,7 +328,7 @@ class Storage:
         """Everything of a submission that needs no lock: its checked id, rows and hash."""
         sid = check_submission_id(item.submission_id)
         form, answers = item.form, item.answers
-        data, content_hash = _canonical(form, answers)
+        data, content_hash = _stored_json(form, answers)
         meta: _Row = {
             "id": sid,
             "form_id": form.id,
@@ -408,7 +408,7 @@ class Storage:
         """
         sid = check_submission_id(submission_id)
         plans = self._tables(form)
-        data, content_hash = _canonical(form, answers)
+        data, content_hash = _stored_json(form, answers)
         typed = _typed_rows(plans, sid, answers)
         meta = db.execute(
             f"SELECT submitted_by, completed_at, received_at, review_status FROM {SUBMISSIONS}"
@@ -509,13 +509,8 @@ def _utc(value: str | datetime | None) -> str | None:
 
 
 def _content_hash(form: Form, answers: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of the answers with the form's id and version."""
-    return _canonical(form, answers)[1]
-
-
-def _canonical(form: Form, answers: Mapping[str, Any]) -> tuple[str, str]:
-    """The answers as canonical JSON (sorted keys) and the content hash made from it:
-    sha256 of ``{"answers": …, "form_id": …, "form_version": …}`` in the same form."""
+    """sha256 of the canonical JSON (sorted keys) of the answers with the form's id and
+    version: ``{"answers": …, "form_id": …, "form_version": …}``."""
     try:
         text = _CANONICAL_JSON(answers)
     except (TypeError, ValueError) as exc:
@@ -524,7 +519,13 @@ def _canonical(form: Form, answers: Mapping[str, Any]) -> tuple[str, str]:
         f'{{"answers":{text},"form_id":{_CANONICAL_JSON(form.id)},'
         f'"form_version":{_CANONICAL_JSON(form.version)}}}'
     )
-    return text, hashlib.sha256(content.encode("utf-8")).hexdigest()
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def _stored_json(form: Form, answers: Mapping[str, Any]) -> tuple[str, str]:
+    """The answers as stored (JSON in the order given: the form's) and their content hash."""
+    content_hash = _content_hash(form, answers)  # refuses what is not plain JSON first
+    return _DATA_JSON(answers), content_hash
 
 
 def _typed_rows(
@@ -578,6 +579,7 @@ _CANONICAL_JSON = json.JSONEncoder(
     sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
 _COLUMN_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_DATA_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _find_many(db: Database, sids: set[str]) -> dict[str, _Row]:
