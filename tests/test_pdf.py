@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from fontTools.pens.boundsPen import BoundsPen
+from fontTools.ttLib import TTFont
 from PIL import Image
 from pypdf import PdfReader
 
-from forms_server import pdf_batch
+from forms_server import pdf, pdf_batch, pdf_fonts
 from forms_server.attachments import Upload
 from forms_server.cli import main
 from forms_server.intake import Intake
@@ -278,7 +281,31 @@ def test_record_embeds_the_cjk_font_and_page_one_is_not_blank(env: Env) -> None:
     # Every font is embedded ("emb" is the first yes/no column).
     assert all(row[row.index("Identity-H") + 1] == "yes" for row in fonts), fonts
     assert any("Bold" in row[0] for row in fonts), "headings use the bold weight"
+    # The cut font is embedded with TrueType outlines (half the size of CFF ones).
+    cut = [row for row in fonts if "Common" in row[0]]
+    assert cut and all(row[1:3] == ["CID", "TrueType"] for row in cut), fonts
     assert ink(pdf, env.tmp) > 0.01
+
+
+def test_the_cut_font_draws_the_glyphs_of_the_original(tmp_path: Path) -> None:
+    cut = pdf_fonts.prepare(tmp_path)
+    assert set(cut) == {"regular", "bold"} and cut["regular"].suffix == ".ttf"
+    source, index = pdf_fonts._locate("regular")
+    original = TTFont(source, fontNumber=index)
+    converted = TTFont(cut["regular"])
+    assert "glyf" in converted and "CFF " not in converted
+    assert 7_000 < len(converted.getGlyphOrder()) < 9_000
+    original_cmap, converted_cmap = original.getBestCmap(), converted.getBestCmap()
+    original_glyphs, converted_glyphs = original.getGlyphSet(), converted.getGlyphSet()
+    for char in "中国工友欠薪邯郸，。（）：？AZaz09":
+        width = original["hmtx"][original_cmap[ord(char)]][0]
+        assert converted["hmtx"][converted_cmap[ord(char)]][0] == width, char
+        bounds = []
+        for glyphs, cmap in [(original_glyphs, original_cmap), (converted_glyphs, converted_cmap)]:
+            pen = BoundsPen(glyphs)
+            glyphs[cmap[ord(char)]].draw(pen)
+            bounds.append(pen.bounds)
+        assert all(abs(a - b) <= 2 for a, b in zip(*bounds, strict=True)), (char, bounds)
 
 
 def test_a_character_outside_the_cut_font_still_renders(env: Env) -> None:
@@ -301,6 +328,13 @@ def test_long_record_spans_pages_and_every_footer_counts_them(env: Env) -> None:
         footer = re.search(r"第\s*(\d+)\s*页，\s*共\s*(\d+)\s*页", texts[number - 1])
         assert footer is not None, texts[number - 1][-200:]
         assert (int(footer[1]), int(footer[2])) == (number, pages)
+        # Every page says whose it is, and that it holds personal data.
+        for header in [
+            env.settings.organisation_name,
+            "含个人信息，请妥善保管",
+            f"casefile · {sid[:8]}",
+        ]:
+            assert header in texts[number - 1], (number, header)
     assert "子女人数" in texts[-1] or "子女人数" in "".join(texts)
     assert "40" in "".join(texts)
 
@@ -326,6 +360,48 @@ def test_hostile_answers_print_as_text_and_fetch_nothing(env: Env) -> None:
     assert all(url in ("font:regular", "font:bold") for url in fetcher.requested), list(
         fetcher.requested
     )
+
+
+def test_an_answer_that_is_not_valid_xml_still_prints(env: Env) -> None:
+    # Control characters make the record's markup ill-formed XML: the HTML parser reads it.
+    sid = new_id()
+    env.service.storage.save(
+        env.casefile, sid, case(notes="第一行\x0b第二行\x01", full_name="李\x00四")
+    )
+    text = text_of(env.service.submission(sid).content, env.tmp)
+    assert "第一行" in text and "第二行" in text and "李" in text
+
+
+def test_a_record_read_as_xml_prints_as_read_by_the_html_parser(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = env.receive(env.casefile, case(notes=HOSTILE + "\n  second line  ", full_name="<i>x</i>"))
+    form, record = env.service.record(sid)
+    now = datetime(2026, 11, 21, 9, tzinfo=ZONE)
+
+    def printed() -> tuple[str, int]:
+        rendered = env.service.record_document(form, record, ["zh-Hans", "en"], now=now)
+        out = io.BytesIO()
+        env.service.renderer.write([rendered.document], out)
+        return text_of(out.getvalue(), env.tmp), rendered.pages
+
+    parse = ElementTree.fromstring
+    parsed: list[str] = []
+
+    def spy(text: str) -> ElementTree.Element:
+        root = parse(text)
+        parsed.append(root.tag)
+        return root
+
+    def refuse(text: str) -> ElementTree.Element:
+        raise ElementTree.ParseError("not XML")
+
+    monkeypatch.setattr(pdf.ElementTree, "fromstring", spy)
+    as_xml = printed()
+    assert parsed == ["html"], "the record's markup is well-formed XML"
+    monkeypatch.setattr(pdf.ElementTree, "fromstring", refuse)
+    assert printed() == as_xml
+    assert "second line" in as_xml[0]
 
 
 def test_stored_image_is_embedded_through_the_attachment_fetcher(env: Env) -> None:
