@@ -83,6 +83,122 @@ def coerce(question: Question, value: Any, choices: Mapping[str, int]) -> Any:
     return _COERCERS[question.type](question, value, choices)
 
 
+def coercer(question: Question, choices: Mapping[str, int]) -> Callable[[Any], Any]:
+    """``coerce`` for one question and its choices, what depends on them worked out once."""
+    convert = _COERCERS.get(question.type)
+    if convert is None:
+        return lambda value: coerce(question, value, choices)
+    stripped = question.type in _STRIPPED
+    acknowledge = question.type == "acknowledge"
+
+    def coerce_one(value: Any) -> Any:
+        if stripped and isinstance(value, str):
+            value = value.strip()
+        if value is None or value == "" or value == [] or value is False:
+            if value is False and not acknowledge:
+                raise Invalid("type", question.type)
+            return None
+        return convert(question, value, choices)
+
+    fast = _FAST.get(question.type)
+    return coerce_one if fast is None else fast(coerce_one, choices)
+
+
+def _fast_text(
+    coerce_one: Callable[[Any], Any], choices: Mapping[str, int]
+) -> Callable[[Any], Any]:
+    def text(value: Any) -> Any:
+        if (
+            type(value) is str
+            and value
+            and "\r" not in value
+            and len(value) <= MAX_TEXT
+            and _CONTROL.search(value) is None
+        ):
+            return value
+        return coerce_one(value)
+
+    return text
+
+
+def _fast_select_one(
+    coerce_one: Callable[[Any], Any], choices: Mapping[str, int]
+) -> Callable[[Any], Any]:
+    plain = plain_choices(choices)
+
+    def select_one(value: Any) -> Any:
+        if type(value) is str and value in plain:
+            return value
+        return coerce_one(value)
+
+    return select_one
+
+
+def _fast_integer(
+    coerce_one: Callable[[Any], Any], choices: Mapping[str, int]
+) -> Callable[[Any], Any]:
+    def integer(value: Any) -> Any:
+        if type(value) is int and -_INT64 <= value < _INT64:
+            return value
+        return coerce_one(value)
+
+    return integer
+
+
+def _fast_decimal(
+    coerce_one: Callable[[Any], Any], choices: Mapping[str, int]
+) -> Callable[[Any], Any]:
+    def decimal(value: Any) -> Any:
+        if type(value) is float and math.isfinite(value):
+            return value
+        if type(value) is int and -_INT64 <= value < _INT64:
+            return float(value)
+        return coerce_one(value)
+
+    return decimal
+
+
+def _fast_select_many(
+    coerce_one: Callable[[Any], Any], choices: Mapping[str, int]
+) -> Callable[[Any], Any]:
+    order = choices.__getitem__
+    plain = plain_choices(choices)
+
+    def select_multiple(value: Any) -> Any:
+        if (
+            type(value) is list
+            and value
+            and set(map(type, value)) == _TEXTS
+            and plain.issuperset(value)
+            and len(set(value)) == len(value)
+        ):
+            return sorted(value, key=order)
+        return coerce_one(value)
+
+    return select_multiple
+
+
+_TEXTS = frozenset({str})
+
+
+def plain_choices(choices: Mapping[str, int]) -> frozenset[str]:
+    """The choice values that a select posts as that very text and stores as it is."""
+    return frozenset(value for value in choices if value and value == value.strip())
+
+
+#: Shortcuts for the commonest posted values, giving what ``coerce`` gives.
+_FAST: dict[
+    str,
+    Callable[[Callable[[Any], Any], Mapping[str, int]], Callable[[Any], Any]],
+] = {
+    "text": _fast_text,
+    "select_one": _fast_select_one,
+    "integer": _fast_integer,
+    "decimal": _fast_decimal,
+    "select_multiple": _fast_select_many,
+}
+
+
 def _integer(question: Question, value: Any, choices: Mapping[str, int]) -> int:
     if isinstance(value, bool):
         raise Invalid("type", "integer")

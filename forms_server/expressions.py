@@ -1,11 +1,12 @@
 """Evaluation of expressions: a parsed expression and a `Context` in, a value out.
 
 `evaluate` computes an `Expression` (or its JSON AST) against a submission's
-answers; `Field` and `Context` are what it can see. Parsing lives in parser.py
-(and lexer.py), values and their conversions in values.py, the function library
-in functions.py; this module re-exports what the rest of the server uses of
-them, so that `forms_server.expressions` stays the language's one front door.
-docs/expressions.md specifies the language.
+answers; `Field` and `Context` are what it can see. The tree walker here is the
+reference; an `Expression` runs as closures built by compiler.py (`compile_node`).
+Parsing lives in parser.py (and lexer.py), values and their conversions in
+values.py, the function library in functions.py; this module re-exports what the
+rest of the server uses of them, so that `forms_server.expressions` stays the
+language's one front door. docs/expressions.md specifies the language.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 _UNSET: Final[Any] = object()
+_set = object.__setattr__
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Field:
     repeats: tuple[str, ...] = ()  # enclosing repeats, outermost first (not itself)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Context:
     """Everything an expression can see: answers, the form's fields, the clock, its place."""
 
@@ -81,6 +83,58 @@ class Context:
     #: Makes uuid()'s values. The server derives them from the submission's id, so a
     #: resent submission computes the same answers; the default is a random UUID4.
     make_uuid: Callable[[], str] | None = None
+
+    def __init__(
+        self,
+        answers: Mapping[str, Any],
+        fields: Mapping[str, Field],
+        now: datetime,
+        here: str | None = None,
+        index: tuple[int, ...] = (),
+        dot: Any = _UNSET,
+        choice: Mapping[str, str] | None = None,
+        choice_label: Callable[[str, str], str] | None = None,
+        make_uuid: Callable[[], str] | None = None,
+    ) -> None:
+        # The fields in one store, not one frozen-dataclass store each: validation
+        # makes contexts by the dozen for every submission.
+        _set(
+            self,
+            "__dict__",
+            {
+                "answers": answers,
+                "fields": fields,
+                "now": now,
+                "here": here,
+                "index": index,
+                "dot": dot,
+                "choice": choice,
+                "choice_label": choice_label,
+                "make_uuid": make_uuid,
+            },
+        )
+
+    def but(self, **changes: Any) -> Context:
+        """``dataclasses.replace(self, **changes)``, made quicker."""
+        changed = object.__new__(type(self))
+        _set(changed, "__dict__", {**self.__dict__, **changes})
+        return changed
+
+
+Compiled: TypeAlias = Callable[[Context], Value]
+
+
+def compile_node(
+    node: Node, fields: Mapping[str, Field] | None = None, here: str | None = None
+) -> Compiled:
+    """A function computing `evaluate(node, ctx)` without walking the AST (see compiler.py).
+
+    With `fields`, the function is bound to them and to the question `here`: it
+    evaluates as if the context's fields were `fields` and its `here` were `here`.
+    """
+    from forms_server.compiler import compile_node as compile_bound
+
+    return compile_bound(node, fields, here)
 
 
 def evaluate(expr: Expression | Node, ctx: Context) -> Value:
@@ -110,25 +164,37 @@ def _lookup(name: str, ctx: Context, wanted: Mapping[str, int] | None = None) ->
     field = ctx.fields.get(name)
     if field is None:
         return answer_value(ctx.answers.get(name), "")
-    is_repeat = field.type == "repeat"
-    if not field.repeats and not is_repeat:
+    if not field.repeats and field.type != "repeat":
         return answer_value(ctx.answers.get(name), field.type)
-    levels = (*field.repeats, name) if is_repeat else field.repeats
     here = ctx.fields.get(ctx.here) if ctx.here is not None else None
     scope = here.repeats if here is not None else ()
+    return lookup_in(field, name, scope, ctx.answers, ctx.index, wanted)
+
+
+def lookup_in(
+    field: Field,
+    name: str,
+    scope: tuple[str, ...],
+    answers: Mapping[str, Any],
+    index: tuple[int, ...],
+    wanted: Mapping[str, int] | None,
+) -> Value:
+    """`_lookup` of the question `field` (named `name`) from a question inside `scope`."""
+    is_repeat = field.type == "repeat"
+    levels = (*field.repeats, name) if is_repeat else field.repeats
     fixed: list[int | None] = []
     shared = True
     for k, level in enumerate(levels):
-        shared = shared and k < len(scope) and scope[k] == level and k < len(ctx.index)
+        shared = shared and k < len(scope) and scope[k] == level and k < len(index)
         if wanted is not None and level in wanted:
             fixed.append(wanted[level])
             shared = False  # inner levels now belong to another entry than the context's
         elif shared and not (is_repeat and k == len(levels) - 1):
-            fixed.append(ctx.index[k])
+            fixed.append(index[k])
         else:
             fixed.append(None)
     found: list[Scalar] = []
-    _collect(ctx.answers, levels, fixed, 0, name, "" if is_repeat else field.type, found)
+    _collect(answers, levels, fixed, 0, name, "" if is_repeat else field.type, found)
     if None in fixed:
         return tuple(found)
     return found[0] if found else ""
@@ -153,7 +219,7 @@ def _collect(
     i = fixed[k]
     chosen = entries if i is None else entries[i : i + 1] if i >= 0 else ()
     for entry in chosen:
-        if isinstance(entry, Mapping):
+        if type(entry) is dict or isinstance(entry, Mapping):
             _collect(entry, levels, fixed, k + 1, name, type_, found)
 
 
@@ -296,196 +362,4 @@ _HANDLERS: Mapping[str, Callable[[Node, Context], Value]] = {
     **{op: _relation for op in _RELATIONS},
     **{op: _arithmetic for op in _ARITHMETIC},
     "call": _call,
-}
-
-
-# -- compilation -----------------------------------------------------------------------
-#
-# compile_node turns an AST into nested closures that compute exactly what _ev computes
-# (the walker stays the reference). Every value is worked out in the same order as the
-# walker, so side effects (uuid()) and errors happen alike. A node the compiler does not
-# know how to compile, or one that is malformed, is left to the walker, which then
-# raises (or not) when and as it would have.
-
-Compiled: TypeAlias = Callable[[Context], Value]
-
-
-def compile_node(node: Node) -> Compiled:
-    """A function computing `evaluate(node, ctx)` for any ctx, without walking the AST."""
-    try:
-        compiler = _COMPILERS.get(node[0])
-        if compiler is not None:
-            return compiler(node)
-    except Exception:  # malformed: the walker fails exactly as it always has
-        pass
-    return lambda ctx: _ev(node, ctx)
-
-
-def _constant(value: Value) -> Compiled:
-    return lambda ctx: value
-
-
-def _c_num(node: Node) -> Compiled:
-    value = float(node[1])
-    if value != value:  # the walker makes a new NaN each time; so does this
-        return lambda ctx: float(node[1])
-    return _constant(value)
-
-
-def _c_text(node: Node) -> Compiled:
-    return _constant(node[1])
-
-
-def _c_ref(node: Node) -> Compiled:
-    name: str = node[1]
-
-    def ref(ctx: Context) -> Value:
-        field = ctx.fields.get(name)
-        if field is None:
-            return answer_value(ctx.answers.get(name), "")
-        if not field.repeats and field.type != "repeat":
-            return answer_value(ctx.answers.get(name), field.type)
-        return _lookup(name, ctx)
-
-    return ref
-
-
-def _c_attr(node: Node) -> Compiled:
-    return lambda ctx: _attr(node, ctx)
-
-
-def _c_neg(node: Node) -> Compiled:
-    operand = compile_node(node[1])
-    return lambda ctx: -to_number(operand(ctx))
-
-
-def _c_or(node: Node) -> Compiled:
-    left, right = compile_node(node[1]), compile_node(node[2])
-    return lambda ctx: to_boolean(left(ctx)) or to_boolean(right(ctx))
-
-
-def _c_and(node: Node) -> Compiled:
-    left, right = compile_node(node[1]), compile_node(node[2])
-    return lambda ctx: to_boolean(left(ctx)) and to_boolean(right(ctx))
-
-
-def _c_equal(node: Node) -> Compiled:
-    left, right = compile_node(node[1]), compile_node(node[2])
-    negate = node[0] == "!="
-    const = node[2]
-    if const[0] == "str" and isinstance(const[1], str):
-        # text against a text literal: _equal's last rule, to_string(a) == literal
-        text: str = const[1]
-
-        def equal_text(ctx: Context) -> bool:
-            a = left(ctx)
-            return (a == text if type(a) is str else _equal(a, text)) is not negate
-
-        return equal_text
-    if negate:
-        return lambda ctx: not _equal(left(ctx), right(ctx))
-    return lambda ctx: _equal(left(ctx), right(ctx))
-
-
-def _number(compiled: Compiled) -> Callable[[Context], float]:
-    def number(ctx: Context) -> float:
-        v = compiled(ctx)
-        return v if type(v) is float else to_number(v)
-
-    return number
-
-
-def _c_binary(node: Node) -> Compiled:
-    operator = _RELATIONS.get(node[0]) or _ARITHMETIC[node[0]]
-    left, right = _number(compile_node(node[1])), _number(compile_node(node[2]))
-    if node[2][0] == "num":
-        b = float(node[2][1])
-        return lambda ctx: operator(left(ctx), b)
-    return lambda ctx: operator(left(ctx), right(ctx))
-
-
-def _c_call(node: Node) -> Compiled:
-    name: str = node[1]
-    if name not in FUNCTIONS or not arity_ok(name, len(node) - 2):
-        return lambda ctx: _call(node, ctx)  # raises, when (and if) it is reached
-    special = _SPECIAL_COMPILERS.get(name)
-    if special is not None:
-        return special(node)
-    function = LIBRARY[name]
-    args = [compile_node(arg) for arg in node[2:]]
-    if not args:
-        return lambda ctx: function([], ctx)
-    if len(args) == 1:
-        (a,) = args
-        return lambda ctx: function([a(ctx)], ctx)
-    if len(args) == 2:
-        a, b = args
-        return lambda ctx: function([a(ctx), b(ctx)], ctx)
-    return lambda ctx: function([arg(ctx) for arg in args], ctx)
-
-
-def _c_if(node: Node) -> Compiled:
-    test, then, otherwise = compile_node(node[2]), compile_node(node[3]), compile_node(node[4])
-    return lambda ctx: then(ctx) if to_boolean(test(ctx)) else otherwise(ctx)
-
-
-def _c_once(node: Node) -> Compiled:
-    first = compile_node(node[2])
-
-    def once(ctx: Context) -> Value:
-        current = _dot_value(ctx)
-        return current if to_string(current) != "" else first(ctx)
-
-    return once
-
-
-def _c_position(node: Node) -> Compiled:
-    return lambda ctx: _position(node, ctx)
-
-
-def _c_indexed_repeat(node: Node) -> Compiled:
-    target, pairs = node[2], node[3:]
-    if target[0] != "ref":
-        return _constant("")
-    name: str = target[1]
-    steps = [
-        (repeat, compile_node(position))
-        for repeat, position in zip(pairs[::2], pairs[1::2], strict=True)
-    ]
-
-    def indexed_repeat(ctx: Context) -> Value:
-        wanted: dict[str, int] = {}
-        for repeat, position in steps:
-            n = to_number(position(ctx))
-            if repeat[0] != "ref" or not (n >= 1 and n.is_integer()):
-                return ""
-            wanted[repeat[1]] = int(n) - 1
-        return _lookup(name, ctx, wanted)
-
-    return indexed_repeat
-
-
-_SPECIAL_COMPILERS: Mapping[str, Callable[[Node], Compiled]] = {
-    "if": _c_if,
-    "once": _c_once,
-    "position": _c_position,
-    "indexed-repeat": _c_indexed_repeat,
-}
-
-_COMPILERS: Mapping[str, Callable[[Node], Compiled]] = {
-    "num": _c_num,
-    "str": _c_text,
-    "qname": _c_text,
-    "ref": _c_ref,
-    "dot": lambda node: _dot_value,
-    "parent": lambda node: _constant(""),
-    "attr": _c_attr,
-    "neg": _c_neg,
-    "or": _c_or,
-    "and": _c_and,
-    "=": _c_equal,
-    "!=": _c_equal,
-    **{op: _c_binary for op in _RELATIONS},
-    **{op: _c_binary for op in _ARITHMETIC},
-    "call": _c_call,
 }

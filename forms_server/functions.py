@@ -54,7 +54,10 @@ __all__ = [
     "answer_value",
     "arity_ok",
     "compile_regex",
+    "format_moment",
+    "format_parts",
     "number_to_string",
+    "round_whole",
     "to_boolean",
     "to_number",
     "to_string",
@@ -75,7 +78,10 @@ def _items(args: Sequence[Value]) -> Iterator[Scalar]:
 
 
 def _tokens(v: Value) -> list[str]:
-    return [t for t in _XML_SPACE.split(to_string(v)) if t]
+    text = to_string(v)
+    if "\t" in text or "\n" in text or "\r" in text:
+        return [t for t in _XML_SPACE.split(text) if t]
+    return [t for t in text.split(" ") if t]
 
 
 # -- the functions ---------------------------------------------------------------------
@@ -199,17 +205,26 @@ def _format_date(a: list[Value], ctx: Context) -> Value:
     found = to_date(a[0])
     if found is None:
         return ""
-    moment, fmt, i = wall_clock(found), to_string(a[1]), 0
-    out: list[str] = []
+    return format_moment(wall_clock(found), format_parts(to_string(a[1])))
+
+
+def format_parts(fmt: str) -> list[str | Callable[[datetime], str]]:
+    """A format-date() format as its pieces: texts as written, and the codes' functions."""
+    parts: list[str | Callable[[datetime], str]] = []
+    i = 0
     while i < len(fmt):
         code = fmt[i + 1] if fmt[i] == "%" and i + 1 < len(fmt) else ""
         if code in _FORMATS:
-            out.append(_FORMATS[code](moment))
+            parts.append(_FORMATS[code])
             i += 2
         else:  # an unknown code stays as written
-            out.append(fmt[i])
+            parts.append(fmt[i])
             i += 1
-    return "".join(out)
+    return parts
+
+
+def format_moment(moment: datetime, parts: list[str | Callable[[datetime], str]]) -> str:
+    return "".join([part if isinstance(part, str) else part(moment) for part in parts])
 
 
 def _decimal_date_time(a: list[Value], ctx: Context) -> Value:
@@ -231,12 +246,25 @@ def _round(a: list[Value], ctx: Context) -> Value:
     if not math.isfinite(x) or places > 400 or (places >= 0 and abs(x) >= 2.0**52):
         return x
     p = -400 if places <= -400 else int(places)
+    if p == 0 and abs(x) < 2.0**52:
+        return round_whole(x)
     # Half toward +infinity on the shortest decimal form: floor(x * 10^p + 1/2) / 10^p,
     # computed exactly in decimal so that round(2.675, 2) is 2.68.
     step = Decimal(1).scaleb(-p)
     with localcontext() as exact:
         exact.prec = 1000
         rounded = float((Decimal(repr(x)) + step / 2).quantize(step, rounding=ROUND_FLOOR))
+    return -0.0 if rounded == 0 and x < 0 else rounded
+
+
+def round_whole(x: float) -> float:
+    """round(x, 0) of a finite x below 2⁵², as the decimal computation in _round gives it.
+
+    x and its shortest decimal form are on the same side of every whole number and
+    of every half, which are exact doubles, so comparing x itself gives the same.
+    """
+    whole = float(math.floor(x))
+    rounded = whole + 1.0 if x >= whole + 0.5 else whole
     return -0.0 if rounded == 0 and x < 0 else rounded
 
 

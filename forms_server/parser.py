@@ -62,8 +62,8 @@ class Expression:
 
     @cached_property
     def compiled(self) -> Callable[[Context], Value]:
-        """The AST as nested closures, built on first use (see expressions.compile_node)."""
-        from forms_server.expressions import compile_node
+        """The AST as nested closures, built on first use (see compiler.compile_node)."""
+        from forms_server.compiler import compile_node
 
         return compile_node(self.ast)
 

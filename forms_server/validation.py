@@ -22,6 +22,10 @@
    ``required``, choice filters and ``constraint`` (only on an answer). Calculated
    ``calculate`` questions are not checked: nobody could correct them.
 
+What does not depend on the answers is worked out once per form (plan.py): the
+orders, each question's expressions compiled and bound to the form (compiler.py),
+and each question's part of passes 2 and 3 as a closure (passes.py).
+
 Error codes (``FieldError.code``): ``unknown``, ``type``, ``choice``, ``duplicate``,
 ``range``, ``too_long``, ``required``, ``constraint``, ``count``. Messages are in the
 person's language: the form's own ``required_message``/``constraint_message`` where
@@ -34,19 +38,19 @@ shape. Answers inside groups sit at their level: groups do not nest.
 
 from __future__ import annotations
 
-import itertools
-import uuid
-import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from forms_server.coerce import Invalid, coerce
-from forms_server.expressions import Context, evaluate, to_boolean, to_number, to_string
+from forms_server.coerce import Invalid
+from forms_server.expressions import Context, to_number, to_string
 from forms_server.formdata import from_form_data
 from forms_server.functions import answer_value
-from forms_server.model import Choice, Form, Question, Text
+from forms_server.model import Form, Question, Text
+from forms_server.passes import CONTAINER, REPEAT, Block, Check, Step
+from forms_server.plan import CURRENT, ENTRIES, GROUP, Plan, plan
+from forms_server.uuids import seeded_uuids
 
 __all__ = ["FieldError", "Result", "from_form_data", "validate"]
 
@@ -86,9 +90,8 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "min_count": ("至少需要 {n} 条", "Needs at least {n} entries"),
     "max_count": ("最多 {n} 条", "Allows at most {n} entries"),
 }
-#: Types that take no posted answer.
-_NO_INPUT = frozenset({"note", "group"})
 _MAX_QUOTED = 40
+_NO_LABELS: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class FieldError:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Result:
     answers: dict[str, Any]
     errors: tuple[FieldError, ...]
@@ -109,6 +112,22 @@ class Result:
     #: (name, index) of every question, group and repeat found irrelevant, for a page
     #: that re-renders the answers to hide (entries of an irrelevant repeat are not listed).
     irrelevant: frozenset[tuple[str, Index]] = frozenset()
+
+    def __init__(
+        self,
+        answers: dict[str, Any],
+        errors: tuple[FieldError, ...],
+        instance_name: str | None,
+        irrelevant: frozenset[tuple[str, Index]] = frozenset(),
+    ) -> None:
+        # One store, not one frozen-dataclass store per field: one result per submission.
+        fields = {
+            "answers": answers,
+            "errors": errors,
+            "instance_name": instance_name,
+            "irrelevant": irrelevant,
+        }
+        object.__setattr__(self, "__dict__", fields)
 
     @property
     def ok(self) -> bool:
@@ -127,128 +146,24 @@ def validate(
     """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    run = _Run(form, _plan(form), now, lang)
-    if seed is not None:
-        run.make_uuid = _uuids(seed)
+    run = _Run(form, plan(form), now, lang, seeded_uuids(seed) if seed is not None else None)
     run.root = run.level(raw, (), ())
     run.relevance_and_calculations()
     run.checks()
     name: str | None = None
-    if form.instance_name is not None:
-        name = to_string(evaluate(form.instance_name, run.context(None, ()))) or None
-    position = run.plan.position
-    errors = sorted(run.errors, key=lambda e: (position.get(e.name, len(position)), e.index))
-    irrelevant = frozenset(key for key, relevant in run.relevant.items() if not relevant)
-    return Result(run.root, tuple(errors), name, irrelevant)
-
-
-# -- the form's plan, computed once per form -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Plan:
-    #: Every question, group and repeat: dependencies and containers first.
-    order: tuple[Question, ...]
-    #: Every question in document order, and its position in it.
-    document: tuple[Question, ...]
-    position: Mapping[str, int]
-    #: Repeat path -> the answer-bearing questions and repeats of that level.
-    levels: Mapping[tuple[str, ...], tuple[Question, ...]]
-    #: Select name -> choice value -> position in its list.
-    choice_positions: Mapping[str, Mapping[str, int]]
-    choices: Mapping[str, Mapping[str, Choice]]
-    #: Calculated questions, recomputed here: ``calculate``, and ``read_only`` with a calculation.
-    computed: frozenset[str]
-    #: Names whose posted values are no answer: notes, groups and calculated questions.
-    ignored: frozenset[str]
-
-
-_PLANS: dict[int, tuple[weakref.ref[Form], _Plan]] = {}
-
-
-def _plan(form: Form) -> _Plan:
-    """The plan of ``form``, cached for as long as the form lives (forms are not hashable)."""
-    key = id(form)
-    cached = _PLANS.get(key)
-    if cached is not None and cached[0]() is form:
-        return cached[1]
-    plan = _make_plan(form)
-
-    def forget(ref: weakref.ref[Form]) -> None:
-        if _PLANS.get(key, (None,))[0] is ref:
-            del _PLANS[key]
-
-    _PLANS[key] = (weakref.ref(form, forget), plan)
-    return plan
-
-
-def _make_plan(form: Form) -> _Plan:
-    document = tuple(form.walk())
-    levels: dict[tuple[str, ...], list[Question]] = {(): []}
-    for q in document:
-        if q.type == "repeat":
-            levels[(*q.repeats, q.name)] = []
-        if q.has_answer or q.type == "repeat":
-            levels[q.repeats].append(q)
-    selects = [q for q in document if q.choices]
-    computed = frozenset(
-        q.name
-        for q in document
-        if q.calculation is not None and (q.type == "calculate" or q.read_only)
-    )
-    return _Plan(
-        order=_evaluation_order(form),
-        document=document,
-        position={q.name: i for i, q in enumerate(document)},
-        levels={path: tuple(qs) for path, qs in levels.items()},
-        choice_positions={q.name: {c.value: i for i, c in enumerate(q.choices)} for q in selects},
-        choices={q.name: {c.value: c for c in q.choices} for q in selects},
-        computed=computed,
-        ignored=computed | {q.name for q in document if q.type in _NO_INPUT},
-    )
-
-
-def _evaluation_order(form: Form) -> tuple[Question, ...]:
-    """``form.order`` made to put every group and repeat before what it holds.
-
-    A question's relevance needs its container's, which the form's order (relevance
-    and calculation references only) does not promise. A cycle through a container is
-    broken where it is met.
-    """
-    by_name = form.by_name
-    deps: dict[str, list[str]] = {}
-    for q in by_name.values():
-        names = [q.parents[-1]] if q.parents else []
-        for expr in (q.relevant, q.calculation):
-            if expr is not None:
-                names.extend(name for name, _ in expr.refs if name in by_name)
-        deps[q.name] = names
-    done: set[str] = set()
-    result: list[Question] = []
-    for root in (*form.order, *by_name):
-        if root in done:
-            continue
-        visiting = {root}
-        stack = [(root, iter(deps[root]))]
-        while stack:
-            name, pending = stack[-1]
-            for dep in pending:
-                if dep not in done and dep not in visiting:
-                    visiting.add(dep)
-                    stack.append((dep, iter(deps[dep])))
-                    break
-            else:
-                stack.pop()
-                done.add(name)
-                result.append(by_name[name])
-    return tuple(result)
-
-
-# -- one validation ------------------------------------------------------------------------
+    if run.plan.instance_name is not None:
+        name = to_string(run.plan.instance_name(run.context(()))) or None
+    errors = run.errors
+    if len(errors) > 1:
+        position = run.plan.position
+        errors.sort(key=lambda e: (position.get(e.name, len(position)), e.index))
+    return Result(run.root, tuple(errors), name, frozenset(run.irrelevant))
 
 
 def _containers(root: Level, repeats: tuple[str, ...]) -> list[tuple[Index, Level]]:
     """Every entry dict at the level of ``repeats`` with its index (the root for ``()``)."""
+    if len(repeats) == 1:
+        return [((i,), entry) for i, entry in enumerate(root[repeats[0]])]
     found: list[tuple[Index, Level]] = [((), root)]
     for repeat in repeats:
         found = [
@@ -260,12 +175,22 @@ def _containers(root: Level, repeats: tuple[str, ...]) -> list[tuple[Index, Leve
 
 
 class _Run:
-    def __init__(self, form: Form, plan: _Plan, now: datetime, lang: str) -> None:
+    """One validation: the answers as they are cleaned, and what was found."""
+
+    def __init__(
+        self,
+        form: Form,
+        plan: Plan,
+        now: datetime,
+        lang: str,
+        make_uuid: Callable[[], str] | None,
+    ) -> None:
         self.form = form
         self.plan = plan
         self.now = now
         self.lang = lang  # form texts fall back to the default language by themselves
-        self.make_uuid: Callable[[], str] | None = None
+        self.make_uuid = make_uuid
+        self.labels = plan.labels_in(form, lang)
         self.chinese = self.lang.startswith("zh") or (
             not self.lang.startswith("en") and form.default_language.startswith("zh")
         )
@@ -276,8 +201,11 @@ class _Run:
         #: Calculated questions' posted values: what `.` is in their calculation.
         self.current: dict[tuple[str, Index], Any] = {}
         self.relevant: dict[tuple[str, Index], bool] = {}
-        #: (question, index) -> its context, made on first need: they see ``root`` live.
-        self.contexts: dict[tuple[str | None, Index], Context] = {}
+        self.irrelevant: list[tuple[str, Index]] = []
+        #: Repeat entry index -> its context, made on first need: they see ``root`` live.
+        self.contexts: dict[Index, Context] = {}
+        #: Repeat path -> its entries, until a repeat loses its entries.
+        self.entries_at: dict[tuple[str, ...], list[tuple[Index, Level]]] = {}
 
     # -- messages
 
@@ -298,36 +226,58 @@ class _Run:
         self, raw: Mapping[str, Any], repeats: tuple[str, ...], index: Index
     ) -> dict[str, Any]:
         """The clean answers of one level (the root or one entry) from its raw answers."""
-        clean: dict[str, Any] = {
-            q.name: [] if q.type == "repeat" else None for q in self.plan.levels[repeats]
-        }
-        by_name = self.form.by_name
+        shape = self.plan.levels[repeats]
+        clean = dict(shape.empty)
+        for name in shape.repeats:
+            clean[name] = []
+        coercers, choices = shape.coercers, shape.choices
         for name, value in raw.items():
-            question = by_name.get(name)
-            if question is None or question.repeats != repeats:
-                self.error(str(name), index, "unknown", self.message("unknown", name=name))
-            elif question.type == "group" and isinstance(value, Mapping):
+            plain = choices.get(name)
+            if plain is not None and type(value) is str and value in plain:
+                clean[name] = value  # a choice, as its coercer would take it
+                continue
+            convert = coercers.get(name)
+            if convert is None:
+                self.other(shape.actions.get(name), name, value, clean, index)
+                continue
+            try:
+                clean[name] = convert(value)
+            except Invalid as exc:
+                self.pending[(name, index)] = FieldError(
+                    name, index, exc.code, self.message(exc.key, **exc.params)
+                )
+        return clean
+
+    def other(
+        self,
+        action: tuple[int, Question] | None,
+        name: Any,
+        value: Any,
+        clean: dict[str, Any],
+        index: Index,
+    ) -> None:
+        """A posted name that is not a plain answer of its level."""
+        if action is None:
+            self.error(str(name), index, "unknown", self.message("unknown", name=name))
+            return
+        kind, question = action
+        if kind == ENTRIES:
+            clean[name] = self.entries(question, value, index)
+        elif kind == CURRENT:
+            self.keep_current(question, value, index)
+        elif kind == GROUP:
+            if isinstance(value, Mapping):
                 # Nested answers would otherwise vanish without a word.
                 self.error(name, index, "type", self.message("group"))
             elif name in self.plan.computed:
                 self.keep_current(question, value, index)
-            elif name in self.plan.ignored:
-                continue
-            elif question.type == "repeat":
-                clean[name] = self.entries(question, value, index)
-            else:
-                try:
-                    clean[name] = coerce(question, value, self.plan.choice_positions.get(name, {}))
-                except Invalid as exc:
-                    self.pending[(name, index)] = FieldError(
-                        name, index, exc.code, self.message(exc.key, **exc.params)
-                    )
-        return clean
 
     def entries(self, repeat: Question, value: Any, index: Index) -> list[dict[str, Any]]:
         if value is None or value == "":
             return []
-        if not isinstance(value, list) or not all(isinstance(e, Mapping) for e in value):
+        if not isinstance(value, list) or not all(
+            type(e) is dict or isinstance(e, Mapping) for e in value
+        ):
             self.pending[(repeat.name, index)] = FieldError(
                 repeat.name, index, "type", self.message("repeat")
             )
@@ -340,7 +290,7 @@ class _Run:
         if q.type == "calculate" and isinstance(value, int | float) and not isinstance(value, bool):
             value = to_string(answer_value(value, ""))
         try:
-            current = coerce(q, value, self.plan.choice_positions.get(q.name, {}))
+            current = self.plan.coercers[q.name](value)
         except Invalid:
             return
         if current is not None:
@@ -348,83 +298,123 @@ class _Run:
 
     # -- pass 2: relevance and calculations
 
-    def context(self, here: str | None, index: Index) -> Context:
-        key = (here, index)
-        ctx = self.contexts.get(key)
+    def context(self, index: Index) -> Context:
+        """The context of a repeat entry (the root's for ``()``): they see ``root`` live."""
+        ctx = self.contexts.get(index)
         if ctx is None:
-            ctx = self.contexts[key] = Context(
-                answers=self.root,
-                fields=self.form.fields,
-                now=self.now,
-                here=here,
-                index=index,
-                choice_label=self.choice_label,
-                make_uuid=self.make_uuid,
-            )
+            root = self.contexts.get(())
+            if root is None:
+                root = self.contexts[()] = Context(
+                    answers=self.root,
+                    fields=self.form.fields,
+                    now=self.now,
+                    choice_label=self.choice_label,
+                    make_uuid=self.make_uuid,
+                )
+            ctx = self.contexts[index] = root.but(index=index) if index else root
         return ctx
 
     def choice_label(self, question: str, value: str) -> str:
-        choice = self.plan.choices.get(question, {}).get(value)
-        return self.form.text(choice.label, self.lang) if choice else ""
+        return self.labels.get(question, _NO_LABELS).get(value, "")
+
+    def containers(self, repeats: tuple[str, ...]) -> list[tuple[Index, Level]]:
+        found = self.entries_at.get(repeats)
+        if found is None:
+            found = self.entries_at[repeats] = _containers(self.root, repeats)
+        return found
 
     def relevance_and_calculations(self) -> None:
-        by_name = self.form.by_name
-        for q in self.plan.order:
-            parent = by_name[q.parents[-1]] if q.parents else None
-            computed = q.name in self.plan.computed
-            for index, container in _containers(self.root, q.repeats):
-                relevant = True
-                if parent is not None:
-                    relevant = self.relevant.get((parent.name, index[: len(parent.repeats)]), True)
-                if relevant and q.relevant is not None:
-                    relevant = to_boolean(evaluate(q.relevant, self.context(q.name, index)))
-                self.relevant[(q.name, index)] = relevant
-                if q.type == "repeat":
-                    if not relevant:
-                        container[q.name] = []
-                elif not q.has_answer:
-                    continue
-                elif not relevant:
-                    container[q.name] = None
-                elif computed:
-                    assert q.calculation is not None
-                    ctx = self.context(q.name, index)
-                    current = self.current.get((q.name, index))
-                    if current is not None:
-                        ctx = replace(ctx, dot=current)
-                    container[q.name] = self.computed(q, evaluate(q.calculation, ctx))
+        relevant = self.relevant
+        relevant.update(self.plan.always_relevant)
+        ctx = self.context(())
+        for step in self.plan.relevance_steps:
+            step(self, relevant, ctx)
 
-    def computed(self, q: Question, value: Any) -> Any:
-        text = to_string(value)
+    def drop(self, step: Step, container: Level) -> None:
+        """Remove an irrelevant question's answer (a repeat's entries) from ``container``."""
+        if step.kind == REPEAT:
+            container[step.name] = []
+            self.entries_at.clear()
+        elif step.kind != CONTAINER:
+            container[step.name] = None
+
+    def drop_block(self, block: Block) -> None:
+        """What an irrelevant container decides for its block: irrelevant too."""
+        self.relevant.update(block.irrelevant)
+        self.irrelevant.extend(block.keys)
+        self.root.update(block.cleared)
+        for name in block.repeats:
+            self.root[name] = []
+        if block.repeats:
+            self.entries_at.clear()
+
+    def computed(self, step: Step, index: Index, ctx: Context) -> Any:
+        assert step.calculation is not None
+        if self.current:
+            current = self.current.get((step.name, index))
+            if current is not None:
+                ctx = ctx.but(dot=current)
+        value = step.calculation(ctx)
+        text = value if type(value) is str else to_string(value)
         if text == "":
             return None
-        if q.type == "calculate":
+        if step.question.type == "calculate":
             return text
         try:
-            return coerce(q, text, self.plan.choice_positions.get(q.name, {}))
+            return self.plan.coercers[step.name](text)
         except Invalid:
             return None
 
     # -- pass 3: checks
 
     def checks(self) -> None:
-        for q in self.plan.document:
-            if q.type in ("group", "note", "calculate"):
-                continue
-            for index, container in _containers(self.root, q.repeats):
-                if not self.relevant.get((q.name, index), False):
-                    continue
-                pending = self.pending.get((q.name, index))
-                if pending is not None:
-                    self.errors.append(pending)
-                elif q.type == "repeat":
-                    self.check_count(q, index, len(container[q.name]))
-                else:
-                    self.check_answer(q, index, container[q.name])
+        relevant, root = self.relevant, self.root
+        ctx = self.context(())
+        if not self.pending:
+            for name, key, required, constraint, q in self.plan.simple_checks:
+                if root[name] is None:
+                    if required and relevant.get(key, False):
+                        self.required_error(q, ())
+                elif constraint is not None and relevant.get(key, False) and not constraint(ctx):
+                    self.constraint_error(q, ())
+            for step in self.plan.check_steps:
+                step(self, relevant, root, ctx)
+            return
+        for check in self.plan.checks:  # with the coercion errors, where relevant
+            if not check.repeats:
+                if relevant.get(check.key, False):
+                    self.check(check, (), root)
+            else:
+                self.checks_in_repeats(check)
 
-    def check_count(self, q: Question, index: Index, count: int) -> None:
-        if q.repeat_count is not None:
-            wanted = to_number(evaluate(q.repeat_count, self.context(q.name, index)))
+    def checks_in_repeats(self, check: Check) -> None:
+        for index, container in self.containers(check.repeats):
+            if self.relevant.get((check.name, index), False):
+                self.check(check, index, container)
+
+    def check(self, check: Check, index: Index, container: Level) -> None:
+        """The checks of a relevant question, or its coercion error."""
+        if self.pending:
+            found = self.pending.get((check.name, index))
+            if found is not None:
+                self.errors.append(found)
+                return
+        if check.is_repeat:
+            self.check_count(check, index, len(container[check.name]))
+        else:
+            self.check_answer(check, index, container[check.name])
+
+    def required_error(self, q: Question, index: Index) -> None:
+        self.error(q.name, index, "required", self.form_message(q.required_message, "required"))
+
+    def constraint_error(self, q: Question, index: Index) -> None:
+        message = self.form_message(q.constraint_message, "constraint")
+        self.error(q.name, index, "constraint", message)
+
+    def check_count(self, check: Check, index: Index, count: int) -> None:
+        q = check.question
+        if check.repeat_count is not None:
+            wanted = to_number(check.repeat_count(self.context(index)))
             # As in ODK, a count that is not a number (an unanswered question) means none.
             fixed = int(wanted) if wanted == wanted and wanted > 0 else 0
             if count != fixed:
@@ -434,45 +424,35 @@ class _Run:
         if q.max_count is not None and count > q.max_count:
             self.error(q.name, index, "count", self.message("max_count", n=q.max_count))
 
-    def check_answer(self, q: Question, index: Index, value: Any) -> None:
+    def check_answer(self, check: Check, index: Index, value: Any) -> None:
+        q = check.question
         if value is None:
             required = q.required
-            if q.required_if is not None:
-                required = to_boolean(evaluate(q.required_if, self.context(q.name, index)))
+            if check.required_if is not None:
+                required = check.required_if(self.context(index))
             if required:
-                message = self.form_message(q.required_message, "required")
-                self.error(q.name, index, "required", message)
+                self.required_error(q, index)
             return
-        if q.choice_filter is not None:
-            ctx = self.context(q.name, index)
+        if check.choice_filter is not None:
+            ctx = self.context(index)
             for chosen in value if isinstance(value, list) else [value]:
-                if not self.offered(q, chosen, ctx):
+                if not self.offered(check, chosen, ctx):
                     label = self.choice_label(q.name, chosen) or chosen
                     self.error(q.name, index, "choice", self.message("filtered", value=label))
                     return
-        if q.constraint is not None and not to_boolean(
-            evaluate(q.constraint, self.context(q.name, index))
-        ):
-            message = self.form_message(q.constraint_message, "constraint")
-            self.error(q.name, index, "constraint", message)
+        if check.constraint is not None and not check.constraint(self.context(index)):
+            self.constraint_error(q, index)
 
-    def offered(self, q: Question, value: str, ctx: Context) -> bool:
-        """Whether the choice filter keeps ``value`` among ``q``'s choices."""
-        assert q.choice_filter is not None
-        choice = self.plan.choices[q.name][value]
-        attrs = {"value": value, "name": value, "label": self.form.text(choice.label, self.lang)}
+    def offered(self, check: Check, value: str, ctx: Context) -> bool:
+        """Whether the choice filter keeps ``value`` among the question's choices."""
+        assert check.choice_filter is not None
+        choice = self.plan.choices[check.name][value]
+        attrs = {"value": value, "name": value, "label": self.choice_label(check.name, value)}
         attrs.update(choice.attrs)
-        return to_boolean(evaluate(q.choice_filter, replace(ctx, choice=attrs)))
+        return check.choice_filter(ctx.but(choice=attrs))
 
 
 def _quoted(value: Any) -> str:
     """A value shown inside a message, shortened."""
     text = str(value)
     return text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 1] + "…"
-
-
-def _uuids(seed: str) -> Callable[[], str]:
-    """uuid() values derived from ``seed`` (the submission's id), the same on every resend."""
-    namespace = uuid.uuid5(uuid.NAMESPACE_URL, "forms-server:" + seed)
-    counter = itertools.count()
-    return lambda: str(uuid.uuid5(namespace, str(next(counter))))

@@ -58,6 +58,8 @@ NAN = math.nan
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECONDS_PER_DAY = 86_400_000_000
+#: Whole numbers below this are written with all their digits (2⁵³).
+_EXACT = 2.0**53
 # XPath's number syntax: no exponent, no '+', no 'Infinity'; only XML whitespace around.
 _NUMBER = re.compile(r"[ \t\r\n]*(-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))[ \t\r\n]*")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -67,6 +69,13 @@ _DATETIME = re.compile(
 )
 
 
+#: Texts already read as numbers, and dates: answers and calculations repeat.
+_NUMBERS: dict[str, float] = {}
+_DATED: dict[str, Scalar] = {}
+_CACHED_LIMIT = 4096
+_CACHED_LONGEST = 40
+
+
 # -- conversions ---------------------------------------------------------------------
 
 
@@ -74,9 +83,18 @@ def to_number(v: Value) -> float:
     """XPath number(): text must be a plain decimal number, anything else is NaN."""
     if isinstance(v, float):
         return v
+    if type(v) is DateValue:
+        return v.days
     if isinstance(v, str):
-        match = _NUMBER.fullmatch(v)
-        return float(match.group(1)) if match else NAN
+        number = _NUMBERS.get(v)
+        if number is None:
+            match = _NUMBER.fullmatch(v)
+            number = float(match.group(1)) if match else NAN
+            if type(v) is str and len(v) <= _CACHED_LONGEST:
+                if len(_NUMBERS) >= _CACHED_LIMIT:
+                    _NUMBERS.clear()
+                _NUMBERS[v] = number
+        return number
     if isinstance(v, bool):
         return 1.0 if v else 0.0
     if isinstance(v, DateValue):
@@ -112,14 +130,12 @@ def to_boolean(v: Value) -> bool:
 
 def number_to_string(x: float) -> str:
     """JavaScript's Number.prototype.toString(), which the browser evaluator uses as is."""
+    if x.is_integer() and -_EXACT < x < _EXACT:  # exact, and the shortest digits; -0 is "0"
+        return str(int(x))
     if x != x:
         return "NaN"
-    if x == 0:
-        return "0"
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
-    if x.is_integer() and abs(x) < 2**53:  # exact, and the shortest digits (beyond: padded)
-        return str(int(x))
     # repr gives the shortest round-tripping digits, the same digits JavaScript picks;
     # only the layout (ECMA-262 Number::toString) differs.
     mantissa, _, exp = repr(abs(x)).partition("e")
@@ -193,9 +209,20 @@ def answer_value(raw: Any, type_: str) -> Scalar:
     """An answer as stored (typed Python) as a value; see Context.answers."""
     if raw is None:
         return ""
+    kind = type(raw)
+    if kind is list:  # a select_multiple's or rank's values, as a rule
+        try:
+            return " ".join(raw)
+        except TypeError:
+            return " ".join(to_string(answer_value(item, "")) for item in raw)
+    if kind is int or kind is float:
+        try:
+            return float(raw)
+        except OverflowError:  # an int too big for a float
+            return math.inf if raw > 0 else -math.inf
     if isinstance(raw, str):
-        if raw and type_ in ("date", "datetime"):
-            return parse_date_text(raw) or raw
+        if raw and (type_ == "date" or type_ == "datetime"):
+            return _dated_answer(raw)
         return raw
     if isinstance(raw, bool):
         return raw
@@ -211,8 +238,25 @@ def answer_value(raw: Any, type_: str) -> Scalar:
     if isinstance(raw, time):
         return f"{raw.hour:02d}:{raw.minute:02d}:{raw.second:02d}"
     if isinstance(raw, list | tuple):
-        return " ".join(to_string(answer_value(item, "")) for item in raw)
+        try:
+            return " ".join(raw)  # texts, such as a select_multiple's values, are themselves
+        except TypeError:
+            return " ".join(to_string(answer_value(item, "")) for item in raw)
     return ""
+
+
+def _dated_answer(raw: str) -> Scalar:
+    """A date or datetime question's text answer as a value: a date when it is one."""
+    if type(raw) is not str:
+        return parse_date_text(raw) or raw
+    value = _DATED.get(raw)
+    if value is None:
+        value = parse_date_text(raw) or raw
+        if len(raw) <= _CACHED_LONGEST:
+            if len(_DATED) >= _CACHED_LIMIT:
+                _DATED.clear()
+            _DATED[raw] = value
+    return value
 
 
 def first_value(v: Value) -> Scalar:

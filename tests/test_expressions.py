@@ -6,6 +6,7 @@ browser's; docs/expressions.md describes their format.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -15,7 +16,7 @@ import subprocess
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import time as clock
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from forms_server.compiler import compile_node, compile_predicate
 from forms_server.expressions import (
     FUNCTIONS,
     Context,
@@ -30,6 +32,7 @@ from forms_server.expressions import (
     ExpressionError,
     Field,
     Value,
+    _ev,
     check_calls,
     evaluate,
     parse,
@@ -38,7 +41,8 @@ from forms_server.expressions import (
     to_number,
     to_string,
 )
-from forms_server.functions import LIBRARY, compile_regex, number_to_string
+from forms_server.functions import LIBRARY, compile_regex, number_to_string, round_whole
+from forms_server.uuids import seeded_uuids
 
 HERE = Path(__file__).parent / "expressions"
 DOC = json.loads((HERE / "vectors.json").read_text(encoding="utf-8"))
@@ -83,6 +87,25 @@ def test_vector(vector: dict[str, Any]) -> None:
     assert check_calls(expr) == []
     result = evaluate(expr, vector_context(vector))
     assert (to_string(result), TYPES[type(result)]) == (vector["expected"], vector["type"])
+
+
+def _same(a: Value, b: Value) -> bool:
+    """The same value: same type and the same repr (NaN included)."""
+    return type(a) is type(b) and repr(a) == repr(b)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["expr"] for v in VECTORS])
+def test_vector_walked_compiled_and_bound_alike(vector: dict[str, Any]) -> None:
+    """The tree walker is the reference; a bound compilation ignores the context's
+    fields and current question, which it was given when compiling."""
+    expr = parse(vector["expr"])
+    ctx = vector_context(vector)
+    walked = evaluate(expr.ast, ctx)
+    assert _same(compile_node(expr.ast)(ctx), walked)
+    bound = compile_node(expr.ast, FIELDS, ctx.here)
+    elsewhere = dataclasses.replace(ctx, fields={}, here="nowhere")
+    assert _same(bound(elsewhere), walked)
+    assert compile_predicate(expr.ast, FIELDS, ctx.here)(elsewhere) is to_boolean(walked)
 
 
 def test_vectors_cover_every_function_operator_and_node() -> None:
@@ -400,6 +423,33 @@ def test_number_to_string_round_trips(x: float) -> None:
         assert "e" not in text
 
 
+def _round_in_decimal(x: float) -> float:
+    """round(x, 0) as docs/expressions.md states it: half of 1 added to the shortest
+    decimal form of x, floored, in decimal arithmetic."""
+    with localcontext() as exact:
+        exact.prec = 1000
+        rounded = float((Decimal(repr(x)) + Decimal("0.5")).quantize(Decimal(1), ROUND_FLOOR))
+    return -0.0 if rounded == 0 and x < 0 else rounded
+
+
+def test_rounding_to_whole_numbers_is_the_decimal_rounding() -> None:
+    rng = random.Random(20260316)
+    values = [0.0, -0.0, 0.5, -0.5, 2.5, -2.5, 0.49999999999999994, 2.0**52 - 0.5, 1e-300]
+    for whole in range(-6, 7):
+        for x in (whole + 0.5, float(whole)):
+            values += [x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf)]
+    for _ in range(20_000):
+        values.append(rng.uniform(-1e6, 1e6))
+        values.append(
+            rng.randint(-(10**9), 10**9) + rng.choice([0.5, -0.5, 0.4999999999, 0.5000001])
+        )
+        bits = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isfinite(bits) and abs(bits) < 2.0**52:
+            values.append(bits)
+    mismatches = [x for x in values if repr(round_whole(x)) != repr(_round_in_decimal(x))]
+    assert mismatches == []
+
+
 # -- properties --------------------------------------------------------------------------------
 
 SYNTAX_ALPHABET = "${}()'\".,-+*=!<>/ \tabcdeimnorvz_:0123456789²王😀（"
@@ -522,6 +572,89 @@ def test_evaluating_any_valid_expression_never_raises(
     assert isinstance(to_string(result), str)
     assert isinstance(to_number(result), float)
     assert isinstance(to_boolean(result), bool)
+
+
+@given(
+    source=EXPRESSIONS,
+    answers=ANSWERS,
+    here=st.sampled_from([None, "age", "birth_date", "child_label", "visit_cost", "children"]),
+    index=st.lists(st.integers(-1, 3), max_size=2).map(tuple),
+    dot=st.one_of(st.just("unset"), ANSWER),
+)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_compiled_and_bound_expressions_compute_what_the_walker_computes(
+    source: str, answers: dict[str, Any], here: str | None, index: tuple[int, ...], dot: Any
+) -> None:
+    ast = parse(source).ast
+    extra = {} if dot == "unset" else {"dot": dot}
+
+    def ctx(**changes: Any) -> Context:  # uuid() starts over for each evaluation
+        values: dict[str, Any] = {
+            "answers": answers,
+            "fields": FIELDS,
+            "now": NOW,
+            "here": here,
+            "index": index,
+            "choice": {"value": "gz", "province": "gd"},
+            "choice_label": lambda q, v: v.upper(),
+            "make_uuid": seeded_uuids("seed"),
+            **extra,
+        }
+        return Context(**{**values, **changes})
+
+    walked = _ev(ast, ctx())
+    assert _same(compile_node(ast)(ctx()), walked)
+    assert _same(compile_node(ast, FIELDS, here)(ctx(fields={}, here="elsewhere")), walked)
+    predicate = compile_predicate(ast, FIELDS, here)
+    assert predicate(ctx(here=None)) is to_boolean(walked)
+
+
+OPERAND = st.one_of(
+    st.sampled_from(sorted(FIELDS)).map(lambda name: "${" + name + "}"),
+    st.sampled_from([".", "string-length(.)", "count-selected(${age})", "today()"]),
+)
+NUMBER = st.sampled_from(["0", "1", "2.5", "-3", "16", "'7'", "''", "date('2026-03-01')"])
+TEXT = st.sampled_from(["''", "'a'", "'yes'", "'a b'", "' a'", "'2026-03-15'", "'1'", "'x\ty'"])
+RELATION = st.sampled_from(["<", "<=", ">", ">="])
+SHAPES = st.one_of(
+    st.tuples(OPERAND, RELATION, NUMBER, RELATION, NUMBER).map(
+        lambda t: f"{t[0]} {t[1]} {t[2]} and {t[0]} {t[3]} {t[4]}"
+    ),
+    st.tuples(OPERAND, RELATION, NUMBER).map(" ".join),
+    st.tuples(OPERAND, st.sampled_from(["=", "!="]), TEXT).map(" ".join),
+    st.tuples(OPERAND, TEXT).map(lambda t: f"selected({t[0]}, {t[1]})"),
+    st.tuples(OPERAND, RELATION, OPERAND, RELATION, OPERAND).map(
+        lambda t: f"{t[0]} {t[1]} {t[2]} and {t[0]} {t[3]} {t[4]}"
+    ),
+)
+
+
+@given(
+    source=SHAPES,
+    answers=ANSWERS,
+    here=st.sampled_from([None, "age", "birth_date", "child_label", "visit_cost", "sector"]),
+    index=st.lists(st.integers(-1, 3), max_size=2).map(tuple),
+    dot=st.one_of(st.just("unset"), ANSWER),
+)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_the_shapes_compiled_as_one_operation_compute_what_the_walker_computes(
+    source: str, answers: dict[str, Any], here: str | None, index: tuple[int, ...], dot: Any
+) -> None:
+    ast = parse(source).ast
+    extra = {} if dot == "unset" else {"dot": dot}
+    ctx = Context(answers=answers, fields=FIELDS, now=NOW, here=here, index=index, **extra)
+    walked = _ev(ast, ctx)
+    assert _same(compile_node(ast)(ctx), walked)
+    assert _same(compile_node(ast, FIELDS, here)(dataclasses.replace(ctx, here=None)), walked)
+
+
+def test_a_context_changed_by_but_is_the_replaced_context() -> None:
+    ctx = Context(answers={"a": 1}, fields=FIELDS, now=NOW, here="age", index=(1,))
+    changed = ctx.but(index=(2,), dot="x")
+    assert changed == dataclasses.replace(ctx, index=(2,), dot="x")
+    assert (ctx.index, changed.index, changed.here) == ((1,), (2,), "age")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed.index = (3,)  # type: ignore[misc]
 
 
 # -- speed ----------------------------------------------------------------------------------

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import functools
 import textwrap
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from forms_server.coerce import Invalid, coerce, coercer
 from forms_server.loader import load_forms, load_text
 from forms_server.model import Form
+from forms_server.uuids import seeded_uuids
 from forms_server.validation import FieldError, Result, from_form_data, validate
 
 from .conftest import FORMS_DIR
@@ -287,6 +292,38 @@ def test_built_in_messages_follow_the_language_then_the_form_default(
         """
     result = _validate(form, {"n": "many"}, lang=lang)
     assert [e.message for e in result.errors] == [message]
+
+
+CHOICE_TEXTS = st.sampled_from(["red", "green", "blue", "7", " red", "red ", "", "grey", "a b"])
+POSTED = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), 10**400, 0]),
+    st.floats(),
+    st.text(max_size=12),
+    CHOICE_TEXTS,
+    st.sampled_from(["12", " 12 ", "1e3", "2026-03-15", "10:30", "OK", "a\r\nb", "a\x00"]),
+    st.lists(st.one_of(CHOICE_TEXTS, st.integers(0, 9), st.none()), max_size=4),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@given(name=st.sampled_from(sorted({name for name, _, _ in GOOD})), value=POSTED)
+@settings(max_examples=600)
+def test_a_questions_coercer_reads_a_value_as_coerce_does(name: str, value: Any) -> None:
+    form = _form(TYPES)
+    q = form.by_name[name]
+    choices = {c.value: i for i, c in enumerate(q.choices)}
+
+    def outcome(read: Any) -> Any:
+        try:
+            return ("ok", repr(read()))
+        except Invalid as exc:
+            return ("invalid", exc.code, exc.key, exc.params)
+
+    expected = outcome(lambda: coerce(q, value, choices))
+    assert outcome(lambda: coercer(q, choices)(value)) == expected
 
 
 # -- choice lists and choice filters ----------------------------------------------------------
@@ -1046,3 +1083,118 @@ def test_month_year_and_year_dates_without_javascript(
     result = validate(form, {"d": posted}, now=NOW, lang="en")
     assert result.answers["d"] == stored
     assert [e.code for e in result.errors] == ([] if stored else ["type"])
+
+
+# -- evaluation order -----------------------------------------------------------------------
+
+CYCLES = """
+id: cycles
+version: 1
+title: C
+questions:
+  - {name: start, type: text, label: S}
+  - name: box
+    type: group
+    label: B
+    relevant: "${inside} != 'hide'"
+    questions:
+      - {name: inside, type: text, label: I}
+      - {name: echo, type: calculate, calculation: "concat(${inside}, '!')"}
+      - name: inner
+        type: group
+        label: In
+        questions:
+          - {name: deep, type: text, label: D, required: true}
+          - {name: deeper, type: integer, label: D2, constraint: ". > 1"}
+  - name: pets
+    type: repeat
+    label: P
+    relevant: "${start} != 'none'"
+    questions:
+      - {name: pet, type: text, label: P, required: true}
+      - name: pet_box
+        type: group
+        label: PB
+        questions:
+          - {name: pet_age, type: integer, label: A, constraint: ". < 30"}
+  - {name: pet_names, type: calculate, calculation: "join(',', ${pet})"}
+  - {name: after, type: text, label: A, relevant: "${echo} != 'x!'"}
+"""
+EFFECTS = """
+id: effects
+version: 1
+title: E
+instance_name: "concat(${code}, '/', substr(uuid(), 0, 4))"
+questions:
+  - {name: code, type: calculate, calculation: "substr(uuid(), 0, 8)"}
+  - {name: a, type: text, label: A, constraint: "substr(uuid(), 0, 1) != 'z' and . != 'no'"}
+  - {name: b, type: integer, label: B, required: true, constraint: ". > 1"}
+  - name: items
+    type: repeat
+    label: I
+    questions:
+      - {name: tag, type: calculate, calculation: "concat(position(..), '-', substr(uuid(), 0, 4))"}
+      - {name: qty, type: integer, label: Q, constraint: ". < 5"}
+  - {name: c, type: text, label: C, required: "substr(uuid(), 0, 1) != '-'"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("posted", "answers", "errors", "irrelevant"),
+    [
+        (
+            # The box's relevance reads a question inside it: the box is decided first.
+            {"start": "x", "inside": "hide", "deep": "d", "deeper": 0, "pets": [{"pet_age": 40}]},
+            {"inside": None, "echo": None, "deep": None, "deeper": None, "after": None},
+            [("pet", (0,), "required"), ("pet_age", (0,), "constraint")],
+            {"box", "inside", "echo", "inner", "deep", "deeper"},
+        ),
+        (
+            {"start": "none", "inside": "show", "deeper": 5, "pets": [{"pet": "cat"}]},
+            {"echo": "show!", "deep": None, "deeper": 5, "pets": [], "pet_names": None},
+            [("deep", (), "required")],
+            {"pets"},
+        ),
+        (
+            {"inside": "x", "pets": [{}, {"pet_age": 3}]},
+            {"echo": "x!", "pet_names": ",", "after": None},
+            [("deep", (), "required"), ("pet", (0,), "required"), ("pet", (1,), "required")],
+            {"after"},
+        ),
+    ],
+)
+def test_groups_decide_what_they_hold_in_evaluation_order(
+    posted: dict[str, Any],
+    answers: dict[str, Any],
+    errors: list[tuple[str, tuple[int, ...], str]],
+    irrelevant: set[str],
+) -> None:
+    result = _validate(CYCLES, posted)
+    assert {k: result.answers[k] for k in answers} == answers
+    assert _errors(result) == errors
+    assert result.irrelevant == {(name, ()) for name in irrelevant}
+
+
+def test_uuid_values_follow_the_submission_and_the_order_of_evaluation() -> None:
+    """Calculations, then checks in document order, then the instance name take them."""
+    form = _form(EFFECTS)
+    posted = {"a": "no", "b": 1, "items": [{"qty": 9}, {"qty": 1}], "c": ""}
+    result = validate(form, posted, now=NOW, lang="en", seed="s-1")
+    assert result.answers["code"] == "759bf82b"
+    assert [item["tag"] for item in result.answers["items"]] == ["1-c044", "2-1288"]
+    assert _errors(result) == [
+        ("a", (), "constraint"),
+        ("b", (), "constraint"),
+        ("qty", (0,), "constraint"),
+        ("c", (), "required"),
+    ]
+    assert result.instance_name == "759bf82b/c4ed"
+    again = validate(form, {"a": "ok", "b": 2, "c": "x"}, now=NOW, lang="en", seed="s-1")
+    assert (again.errors, again.instance_name) == ((), "759bf82b/1288")
+
+
+@pytest.mark.parametrize("seed", ["", "s-1", "张三", "0f6c7f0e-6f1c-4c36-9f49-1ad0a1e0b7e2"])
+def test_seeded_uuids_are_version_5_uuids_of_the_submission(seed: str) -> None:
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, "forms-server:" + seed)
+    make = seeded_uuids(seed)
+    assert [make() for _ in range(30)] == [str(uuid.uuid5(namespace, str(n))) for n in range(30)]
