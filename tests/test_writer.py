@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlite_utils
@@ -17,6 +18,8 @@ from forms_server.storage import NewSubmission, SaveResult, SaveStatus, Storage
 from forms_server.writer import BatchWriter
 
 from .test_storage import ANSWERS, HOUSEHOLD_V1, OTHER_FORM, SID, _form
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -33,6 +36,13 @@ def storage(path: Path) -> Iterator[Storage]:
 @pytest.fixture
 def household() -> Form:
     return _form(HOUSEHOLD_V1)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` in a thread of its own: the browser tests' driver may hold a
+    running event loop in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _item(form: Form, sid: str, answers: dict[str, Any] | None = None) -> NewSubmission:
@@ -118,7 +128,7 @@ def test_the_writer_stores_concurrent_saves_together_and_answers_each(
         saves.append(writer.save(_item(household, "nope")))
         return await asyncio.gather(*saves, return_exceptions=True)
 
-    outcomes = asyncio.run(main())
+    outcomes = _run(main())
     writer.close()
     created = [o for o in outcomes[:200] if isinstance(o, SaveResult)]
     assert [o.status for o in created] == [SaveStatus.CREATED] * 200
@@ -136,11 +146,11 @@ def test_after_close_the_writer_still_stores_one_by_one(storage: Storage, househ
     async def save(sid: str) -> SaveResult:
         return await writer.save(_item(household, sid))
 
-    assert asyncio.run(save(SID)).status == SaveStatus.CREATED
+    assert _run(save(SID)).status == SaveStatus.CREATED
     writer.close()
-    assert asyncio.run(save(SID)).status == SaveStatus.DUPLICATE
+    assert _run(save(SID)).status == SaveStatus.DUPLICATE
     other = str(uuid.uuid4())
-    assert asyncio.run(save(other)).status == SaveStatus.CREATED
+    assert _run(save(other)).status == SaveStatus.CREATED
     assert storage.get(other) is not None
 
 
@@ -154,7 +164,7 @@ def test_a_client_that_hangs_up_does_not_undo_its_save(storage: Storage, househo
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    _run(main())
     writer.close()  # stores what is queued before it stops
     assert storage.get(SID) is not None
 
