@@ -99,30 +99,11 @@ class Intake:
         self.writer = BatchWriter(storage)
 
     def receive(
-        self,
-        form: Form,
-        submission_id: str,
-        raw: dict[str, Any],
-        *,
-        lang: str,
-        completed_at: datetime,
-        completed_given: bool = True,
-        started_at: datetime | None = None,
-        submitted_by: str | None = None,
-        uploads: Mapping[str, Upload] | None = None,
+        self, form: Form, submission_id: str, raw: dict[str, Any], **options: Any
     ) -> Outcome:
-        """Check a submission and store it; blocks while it waits for the write lock."""
-        checked = self.check(
-            form,
-            submission_id,
-            raw,
-            lang=lang,
-            completed_at=completed_at,
-            completed_given=completed_given,
-            started_at=started_at,
-            submitted_by=submitted_by,
-            uploads=uploads,
-        )
+        """Check a submission (``options``: those of :meth:`check`) and store it; blocks
+        while it waits for the write lock."""
+        checked = self.check(form, submission_id, raw, **options)
         if isinstance(checked, Outcome):
             return checked
         saved = self.storage.save_many([checked])[0]
@@ -131,34 +112,13 @@ class Intake:
         return _outcome(saved)
 
     async def receive_async(
-        self,
-        form: Form,
-        submission_id: str,
-        raw: dict[str, Any],
-        *,
-        lang: str,
-        completed_at: datetime,
-        completed_given: bool = True,
-        started_at: datetime | None = None,
-        submitted_by: str | None = None,
-        uploads: Mapping[str, Upload] | None = None,
+        self, form: Form, submission_id: str, raw: dict[str, Any], **options: Any
     ) -> Outcome:
         """:meth:`receive` for the event loop: checked here (with files, in a worker
         thread, as they are written to disk), then stored by the writer thread together
         with the submissions that arrive meanwhile."""
-        check = functools.partial(
-            self.check,
-            form,
-            submission_id,
-            raw,
-            lang=lang,
-            completed_at=completed_at,
-            completed_given=completed_given,
-            started_at=started_at,
-            submitted_by=submitted_by,
-            uploads=uploads,
-        )
-        checked = await asyncio.to_thread(check) if uploads else check()
+        check = functools.partial(self.check, form, submission_id, raw, **options)
+        checked = await asyncio.to_thread(check) if options.get("uploads") else check()
         if isinstance(checked, Outcome):
             return checked
         return _outcome(await self.writer.save(checked))
