@@ -106,10 +106,7 @@ class Intake:
         checked = self.check(form, submission_id, raw, **options)
         if isinstance(checked, Outcome):
             return checked
-        saved = self.storage.save_many([checked])[0]
-        if isinstance(saved, Exception):
-            raise saved
-        return _outcome(saved)
+        return _outcome(self.storage.store(checked))
 
     async def receive_async(
         self, form: Form, submission_id: str, raw: dict[str, Any], **options: Any

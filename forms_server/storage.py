@@ -286,11 +286,16 @@ class Storage:
         of entries of the same shape. Timestamps must carry a time zone; they are stored
         in UTC. Raises ValueError for a malformed id, timestamp or answers.
         """
-        item = NewSubmission(
-            form, submission_id, answers, submitted_by, started_at, completed_at, instance_name
+        return self.store(
+            NewSubmission(
+                form, submission_id, answers, submitted_by, started_at, completed_at, instance_name
+            )
         )
+
+    def store(self, item: NewSubmission) -> SaveResult:
+        """:meth:`save` for a submission already gathered in a :class:`NewSubmission`."""
         outcome = self.save_many([item])[0]
-        if isinstance(outcome, BaseException):
+        if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
@@ -373,7 +378,9 @@ class Storage:
                 }
                 meta = {**p.meta, "received_at": received_at}
                 metas.append((SUBMISSIONS, meta))
-                p.typed[0][1].update(_system_columns(p.form, meta))
+                p.typed[0][1].update(
+                    _system_columns(p.form, meta["submitted_by"], meta["completed_at"], received_at)
+                )
                 # Rows of one table together, tables in the order first met: a parent
                 # table always before its repeats' tables, as foreign keys need.
                 for table, row in p.typed:
@@ -421,15 +428,7 @@ class Storage:
             key = "_submission_id" if plan.repeat else "_id"
             db.execute(f"DELETE FROM [{plan.name}] WHERE [{key}] = ?", [sid])
         form_row = typed[0][1]
-        form_row.update(
-            {
-                "_version": form.version,
-                "_submitted_by": meta[0],
-                "_completed_at": meta[1],
-                "_received_at": meta[2],
-                "_review_status": meta[3],
-            }
-        )
+        form_row.update(_system_columns(form, *meta))
         _insert_rows(db.conn, typed)
         db.execute(
             f"UPDATE {SUBMISSIONS} SET data = ?, content_hash = ?, form_version = ?,"
@@ -601,14 +600,20 @@ def _select(db: Database, sql: str, params: Sequence[Any] = ()) -> list[_Row]:
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _system_columns(form: Form, meta: _Row) -> _Row:
-    """The ``_`` columns of a new submission's row in its form's table."""
+def _system_columns(
+    form: Form,
+    submitted_by: str | None,
+    completed_at: str | None,
+    received_at: str,
+    review_status: str = "received",
+) -> _Row:
+    """The ``_`` columns of a submission's row in its form's table."""
     return {
         "_version": form.version,
-        "_submitted_by": meta["submitted_by"],
-        "_completed_at": meta["completed_at"],
-        "_received_at": meta["received_at"],
-        "_review_status": "received",
+        "_submitted_by": submitted_by,
+        "_completed_at": completed_at,
+        "_received_at": received_at,
+        "_review_status": review_status,
     }
 
 

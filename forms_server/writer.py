@@ -42,15 +42,14 @@ class BatchWriter:
 
     async def save(self, item: NewSubmission) -> SaveResult:
         """Store ``item`` as :meth:`Storage.save` does, without blocking the event loop."""
-        loop = asyncio.get_running_loop()
         if not self._start():
             # Closed (the server is stopping): store it alone, in a worker thread.
-            outcome = await asyncio.to_thread(self._save_alone, item)
-        else:
-            future: asyncio.Future[_Outcome] = loop.create_future()
-            self._queue.put((item, future, loop))
-            # Shielded: a client that hangs up does not undo a save under way.
-            outcome = await asyncio.shield(future)
+            return await asyncio.to_thread(self.storage.store, item)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Outcome] = loop.create_future()
+        self._queue.put((item, future, loop))
+        # Shielded: a client that hangs up does not undo a save under way.
+        outcome = await asyncio.shield(future)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -72,9 +71,6 @@ class BatchWriter:
                 self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
                 self._thread.start()
             return True
-
-    def _save_alone(self, item: NewSubmission) -> _Outcome:
-        return self.storage.save_many([item])[0]
 
     def _run(self) -> None:
         stopping = False
