@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from forms_server.model import Choice, Form, Question
+from forms_server.queries import day_start
 from forms_server.reviews import REVIEW_STATES, STATE_LABELS
 from forms_server.schema import SUBMISSIONS, table_name
 from forms_server.storage import Storage
@@ -90,10 +91,10 @@ def where(form: Form, filters: Filters, zone: tzinfo) -> tuple[str, list[Any]]:
     moment = "coalesce(t._completed_at, t._received_at)"
     if filters.start:
         conditions.append(f"{moment} >= ?")
-        params.append(_utc_bound(filters.start, zone))
+        params.append(day_start(filters.start, zone))
     if filters.end:
         conditions.append(f"{moment} < ?")
-        params.append(_utc_bound(filters.end + timedelta(days=1), zone))
+        params.append(day_start(filters.end + timedelta(days=1), zone))
     if filters.status:
         conditions.append("t._review_status = ?")
         params.append(filters.status)
@@ -140,12 +141,6 @@ def _day(value: str | None, what: str) -> date | None:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise FilterError(f"'{what}' must be a date as YYYY-MM-DD, not {value[:30]!r}") from None
-
-
-def _utc_bound(day: date, zone: tzinfo) -> str:
-    """Midnight starting ``day`` in ``zone``, as storage writes times (UTC, milliseconds)."""
-    moment = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def filters_text(form: Form, filters: Filters, langs: Sequence[str], w: Any) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from forms_server.accounts import RECENT_DAYS
 from forms_server.schema import SUBMISSIONS
-from forms_server.storage import Storage, check_submission_id
+from forms_server.storage import Storage, check_submission_id, stored_time
 
 #: Rows on one page of a submissions list.
 PAGE_SIZE = 50
@@ -241,7 +241,7 @@ class Queries:
 def recent_since(now: datetime | None = None) -> str:
     """The received time (stored form: UTC, milliseconds, ``Z``) from which work is recent."""
     moment = (now or datetime.now(UTC)) - timedelta(days=RECENT_DAYS)
-    return _stored(moment)
+    return stored_time(moment)
 
 
 def is_recent(received_at: str, now: datetime | None = None) -> bool:
@@ -250,7 +250,7 @@ def is_recent(received_at: str, now: datetime | None = None) -> bool:
 
 def day_start(day: date, zone: tzinfo) -> str:
     """The first moment of a local day, as stored times are written (UTC)."""
-    return _stored(datetime.combine(day, time(0), tzinfo=zone))
+    return stored_time(datetime.combine(day, time(0), tzinfo=zone))
 
 
 def like_pattern(text: str) -> str:
@@ -286,10 +286,6 @@ def _conditions(form_id: str, where: ListFilter, zone: tzinfo) -> tuple[list[str
 
 def _cursor(row: dict[str, Any]) -> Cursor:
     return Cursor(str(row["received_at"]), int(row["_row"]))
-
-
-def _stored(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _strings(value: Any, out: set[str]) -> None:

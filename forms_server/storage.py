@@ -486,10 +486,10 @@ def check_submission_id(submission_id: str) -> str:
 
 
 def _now() -> str:
-    return _iso(datetime.now(UTC))
+    return stored_time(datetime.now(UTC))
 
 
-def _iso(moment: datetime) -> str:
+def stored_time(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, e.g. 2026-11-29T20:00:00.000Z: sorts as text."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -504,7 +504,7 @@ def _utc(value: str | datetime | None) -> str | None:
         raise ValueError(f"timestamp {value!r} is not ISO 8601") from exc
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no time zone")
-    return _iso(moment)
+    return stored_time(moment)
 
 
 def _content_hash(form: Form, answers: Mapping[str, Any]) -> str:
