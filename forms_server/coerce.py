@@ -244,12 +244,12 @@ def _range(question: Question, value: Any, choices: Mapping[str, int]) -> int | 
         number = _number(value, "range")
     except Invalid:
         raise Invalid("type", "range", **shown) from None
-    steps = round((number - start) / step)
     tolerance = 1e-9 * max(1.0, abs(number))
-    if (
-        not (start - tolerance <= number <= end + tolerance)
-        or abs(start + steps * step - number) > tolerance
-    ):
+    # The bounds first: a huge number's count of steps would overflow.
+    if not (start - tolerance <= number <= end + tolerance):
+        raise Invalid("range", "range", **shown)
+    steps = round((number - start) / step)
+    if abs(start + steps * step - number) > tolerance:
         raise Invalid("range", "range", **shown)
     if float(start).is_integer() and float(step).is_integer():
         return round(number)

@@ -193,6 +193,7 @@ BAD = [
     ("q_range", "-2", "range"),
     ("q_range", "x", "type"),
     ("q_quarters", 0.3, "range"),
+    ("q_quarters", 4.49423283715579e307, "range"),  # its count of steps would overflow
     ("q_ack", "yes", "type"),
     ("q_ack", "ok", "type"),
     ("q_geo", "91 0", "type"),
