@@ -112,8 +112,8 @@ class Intake:
         self, form: Form, submission_id: str, raw: dict[str, Any], **options: Any
     ) -> Outcome:
         """:meth:`receive` for the event loop: checked here (with files, in a worker
-        thread, as they are written to disk), then stored by the writer thread together
-        with the submissions that arrive meanwhile."""
+        thread, as they are written to disk), then stored together with the submissions
+        that arrive in the same round of the loop (:mod:`forms_server.writer`)."""
         check = functools.partial(self.check, form, submission_id, raw, **options)
         checked = await asyncio.to_thread(check) if options.get("uploads") else check()
         if isinstance(checked, Outcome):
@@ -121,7 +121,7 @@ class Intake:
         return _outcome(await self.writer.save(checked))
 
     def close(self) -> None:
-        """Store what the writer thread holds, then stop it."""
+        """Store the submissions still pending; later ones are stored one by one."""
         self.writer.close()
 
     def check(

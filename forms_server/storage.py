@@ -64,6 +64,10 @@ CHANGES = "_changes"
 CHANGE_OPS = frozenset({"create", "edit", "review", "delete", "restore"})
 
 
+class Busy(Exception):
+    """Another thread or process holds the write lock (raised only when asked not to wait)."""
+
+
 class SaveStatus(StrEnum):
     CREATED = "created"
     #: The same id with the same content was stored before; nothing new was stored.
@@ -170,18 +174,21 @@ class Storage:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[Database]:
+    def _write(self, *, wait: bool = True) -> Iterator[Database]:
         """A write transaction holding the write lock from its start, committed on success.
 
         Taking the lock up front (rather than on the first write) means a check made
         inside the transaction still holds when the insert that depends on it runs.
         Threads of this process queue on a Python lock first: waiting there wakes at
         once, while SQLite's busy handler sleeps in growing steps and made concurrent
-        writers wait up to a second.
+        writers wait up to a second. With ``wait=False``, :class:`Busy` is raised at
+        once, before anything is written, when another thread or process is writing.
         """
         db = self._db()
-        with self._write_lock:
-            db.execute("BEGIN IMMEDIATE")
+        if not self._write_lock.acquire(blocking=wait):
+            raise Busy("another thread is writing")
+        try:
+            self._begin(db, wait)
             try:
                 yield db
             except BaseException:
@@ -192,6 +199,23 @@ class Storage:
             except BaseException:
                 db.rollback()
                 raise
+        finally:
+            self._write_lock.release()
+
+    @staticmethod
+    def _begin(db: Database, wait: bool) -> None:
+        if wait:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            raise Busy("another process is writing") from exc
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
@@ -299,7 +323,9 @@ class Storage:
             raise outcome
         return outcome
 
-    def save_many(self, items: Sequence[NewSubmission]) -> list[SaveResult | Exception]:
+    def save_many(
+        self, items: Sequence[NewSubmission], *, wait: bool = True
+    ) -> list[SaveResult | Exception]:
         """Store several submissions in one transaction: one commit for all of them.
 
         Each gets the outcome :meth:`save` would give it alone (an exception in place of
@@ -307,6 +333,9 @@ class Storage:
         does not disturb the others. Should anything fail inside the transaction, it is
         rolled back whole and each submission is stored on its own, so that only the one
         at fault fails.
+
+        ``wait=False``: raise :class:`Busy`, having stored nothing, rather than wait
+        while another thread or process holds the write lock.
         """
         outcomes: list[SaveResult | Exception | None] = [None] * len(items)
         prepared: list[tuple[int, _Prepared]] = []
@@ -315,11 +344,13 @@ class Storage:
                 prepared.append((i, self._prepare(item)))
             except ValueError as exc:
                 outcomes[i] = exc
-        if len(prepared) > 1:
+        if len(prepared) > 1 or not wait:
             try:
-                for i, result in self._store(prepared).items():
+                for i, result in self._store(prepared, wait=wait).items():
                     outcomes[i] = result
                 prepared = []
+            except Busy:
+                raise
             except Exception:
                 pass  # one of them is at fault: store each alone below, to find which
         for i, one in prepared:
@@ -349,7 +380,9 @@ class Storage:
             form, sid, content_hash, meta, _typed_rows(self._tables(form), sid, answers)
         )
 
-    def _store(self, prepared: Sequence[tuple[int, _Prepared]]) -> dict[int, SaveResult]:
+    def _store(
+        self, prepared: Sequence[tuple[int, _Prepared]], *, wait: bool = True
+    ) -> dict[int, SaveResult]:
         """Insert prepared submissions in one transaction, one statement per table.
 
         The ids stored already are looked up first, in one query, while holding the
@@ -357,7 +390,7 @@ class Storage:
         the same batch counts as stored by its first copy.
         """
         results: dict[int, SaveResult] = {}
-        with self._write() as db:
+        with self._write(wait=wait) as db:
             received_at = _now()
             stored = _find_many(db, {p.sid for _, p in prepared})
             metas: list[tuple[str, _Row]] = []

@@ -22,7 +22,7 @@ import sqlite_utils
 from forms_server.loader import load_text
 from forms_server.model import Form
 from forms_server.schema import SchemaError
-from forms_server.storage import NewSubmission, SaveResult, SaveStatus, Storage
+from forms_server.storage import Busy, NewSubmission, SaveResult, SaveStatus, Storage
 from forms_server.writer import BatchWriter
 
 from .conftest import ROOT
@@ -777,6 +777,67 @@ def test_after_close_the_writer_still_stores_one_by_one(storage: Storage, househ
     other = str(uuid.uuid4())
     assert _run(save(other)).status == SaveStatus.CREATED
     assert storage.get(other) is not None
+
+
+def test_not_waiting_for_a_write_lock_held_elsewhere_raises_busy_and_stores_nothing(
+    storage: Storage, household: Form, path: Path
+) -> None:
+    storage.ensure_schema(household)  # as the app does when it starts
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer, say
+    try:
+        with pytest.raises(Busy):
+            storage.save_many([_item(household, SID)], wait=False)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert storage.get(SID) is None
+    held = threading.Event()
+    release = threading.Event()
+
+    def edit() -> None:  # a staff edit in another thread of this process
+        with storage.transaction():
+            held.set()
+            release.wait(5)
+
+    editor = threading.Thread(target=edit)
+    editor.start()
+    held.wait(5)
+    try:
+        with pytest.raises(Busy):
+            storage.save_many([_item(household, SID)], wait=False)
+    finally:
+        release.set()
+        editor.join()
+    assert storage.get(SID) is None
+    [stored] = storage.save_many([_item(household, SID)], wait=False)
+    assert isinstance(stored, SaveResult) and stored.status == SaveStatus.CREATED
+
+
+def test_the_writer_waits_for_a_busy_database_in_a_thread_not_on_the_loop(
+    storage: Storage, household: Form, path: Path
+) -> None:
+    storage.ensure_schema(household)
+    writer = BatchWriter(storage)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def main() -> tuple[SaveResult, int]:
+        ticks = 0
+        save = asyncio.ensure_future(writer.save(_item(household, SID)))
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, lambda: other.execute("COMMIT"))
+        while not save.done():
+            ticks += 1  # the loop keeps turning while the save waits
+            await asyncio.sleep(0.01)
+        return save.result(), ticks
+
+    result, ticks = _run(main())
+    other.close()
+    assert result.status == SaveStatus.CREATED
+    assert writer.waited == 1
+    assert ticks >= 10
+    assert storage.get(SID) is not None
 
 
 def test_a_client_that_hangs_up_does_not_undo_its_save(storage: Storage, household: Form) -> None:
