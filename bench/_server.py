@@ -50,8 +50,17 @@ def collector_token(data_dir: Path) -> str:
 
 def start_forms_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "forms-server"
+    return _serve([str(exe)], data_dir, port)
+
+
+def start_unstored(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """The real server with storing skipped (``bench/_unstored_app.py``): an upper bound."""
+    return _serve([sys.executable, str(Path(__file__).parent / "_unstored_app.py")], data_dir, port)
+
+
+def _serve(command: list[str], data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     argv = [
-        str(exe),
+        *command,
         "serve",
         "--forms-dir",
         str(ROOT / "form_definitions"),

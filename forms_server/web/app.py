@@ -64,7 +64,16 @@ def create_app(settings: Settings) -> Starlette:
         app.state.intake.close()
         storage.close()
 
+    # The API first: the router tries routes in order, and devices post there most.
     routes = [
+        Route("/api/forms", api.list_forms),
+        Route("/api/forms/{form_id}", api.get_definition, name="api_form"),
+        Route("/api/forms/{form_id}/submissions", api.post_submission, methods=["POST"]),
+        Route(
+            "/api/forms/{form_id}/submissions/{submission_id}",
+            api.get_submission,
+            name="api_submission",
+        ),
         Route("/", home),
         Route("/healthz", health),
         Route("/login", signin.login_page, methods=["GET"]),
@@ -75,14 +84,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/forms/{form_id}/done/{submission_id}", collect.done_page, name="done"),
         Route("/forms/{form_id}/offline.json", offline.manifest),
         Route("/sw.js", offline.service_worker),
-        Route("/api/forms", api.list_forms),
-        Route("/api/forms/{form_id}", api.get_definition, name="api_form"),
-        Route("/api/forms/{form_id}/submissions", api.post_submission, methods=["POST"]),
-        Route(
-            "/api/forms/{form_id}/submissions/{submission_id}",
-            api.get_submission,
-            name="api_submission",
-        ),
         *_STAFF_ROUTES,
         *pdf_routes(),
         Mount(research.PREFIX, research.mount(publisher.path, forms.values(), PACKAGE_DIR.parent)),
