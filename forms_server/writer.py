@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 
 from forms_server.storage import Busy, NewSubmission, SaveResult, Storage
@@ -81,7 +82,7 @@ class BatchWriter:
             except Busy:
                 self.waited += 1
                 waiting = loop.run_in_executor(None, self._save_many, items)
-                waiting.add_done_callback(lambda done, chunk=chunk: _settle_from(chunk, done))
+                waiting.add_done_callback(functools.partial(_settle_from, chunk))
                 continue
             _settle(chunk, outcomes)
 
