@@ -15,7 +15,9 @@ changed submission it deletes its rows from ``research.db`` and inserts what it 
 publishes (nothing when deleted), and records the last ``seq`` applied in the same
 transaction. Applying a change twice gives the same result, so a crash at any point
 is repaired by the next start. The app runs :meth:`Publisher.start`: a thread that
-syncs every :data:`SYNC_INTERVAL_S`.
+syncs every :data:`SYNC_INTERVAL_S`, and now and then copies forms.db's WAL back into
+its file (``Storage.checkpoint``: the event loop that stores submissions leaves that
+to it).
 
 **Pseudonyms.** research.db never holds a submission id: see :mod:`forms_server.pseudonyms`.
 
@@ -72,6 +74,9 @@ BUILDS_DIR = "research"
 SYNC_INTERVAL_S = 0.5
 #: Submissions applied per transaction while catching up.
 BATCH = 500
+#: forms.db's WAL is copied back after this many submissions published, or seconds.
+CHECKPOINT_SUBMISSIONS = 1000
+CHECKPOINT_S = 10.0
 
 
 class Stopped(Exception):
@@ -145,9 +150,10 @@ class Publisher:
 
     def _run(self) -> None:
         delay = 0.0
+        published, last_checkpoint = 0, time.monotonic()
         while not self._stop.wait(delay):
             try:
-                self.sync_once()
+                published += self.sync_once()
                 self.last_error = None
                 delay = self.interval
             except Stopped:
@@ -156,6 +162,16 @@ class Publisher:
                 log.exception("research.db sync failed")
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(max(delay * 2, 1.0), 30.0)
+            # Here rather than in the event loop that stores submissions (see
+            # Storage.checkpoint), whether or not the sync worked; not every round: a
+            # page changed by many commits meanwhile is copied once.
+            now = time.monotonic()
+            if published >= CHECKPOINT_SUBMISSIONS or now - last_checkpoint >= CHECKPOINT_S:
+                published, last_checkpoint = 0, now
+                try:
+                    self.storage.checkpoint()
+                except Exception:
+                    log.exception("forms.db checkpoint failed")
 
     # -- catching up ------------------------------------------------------------------
 

@@ -138,6 +138,8 @@ class Storage:
         self._write_lock = threading.RLock()
         self._connections: list[Database] = []
         self._closed = False
+        #: How many times :meth:`checkpoint` ran.
+        self.checkpoints = 0
         #: form id -> (the Form object last ensured, its tables), to skip re-checking.
         self._plans: dict[str, tuple[Form, dict[str | None, TablePlan]]] = {}
         db = self._db()
@@ -185,6 +187,11 @@ class Storage:
         once, before anything is written, when another thread or process is writing.
         """
         db = self._db()
+        if not wait and not getattr(self._local, "no_checkpoint", False):
+            # A caller that cannot wait (the event loop) leaves copying the WAL back
+            # into the file, and the disk flush that goes with it, to checkpoint().
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            self._local.no_checkpoint = True
         if not self._write_lock.acquire(blocking=wait):
             raise Busy("another thread is writing")
         try:
@@ -244,6 +251,15 @@ class Storage:
         if _is_select(sql):
             return _select(self._db(), sql, params)
         return list(self._db().query(sql, list(params)))
+
+    def checkpoint(self) -> tuple[int, int]:
+        """Copy what the WAL holds back into the database file, as far as readers allow,
+        without blocking writers (``PASSIVE``): (frames in the WAL, frames of them now
+        in the file). Writes made without waiting (:meth:`save_many` with
+        ``wait=False``) rely on this: the research sync calls it after each round."""
+        _, frames, copied = self._db().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.checkpoints += 1
+        return int(frames), int(copied)
 
     def close(self) -> None:
         """Close every thread's connection; call at shutdown, when no thread uses it."""
@@ -335,7 +351,8 @@ class Storage:
         at fault fails.
 
         ``wait=False``: raise :class:`Busy`, having stored nothing, rather than wait
-        while another thread or process holds the write lock.
+        while another thread or process holds the write lock; and never copy the WAL
+        back into the file in this thread (see :meth:`checkpoint`).
         """
         outcomes: list[SaveResult | Exception | None] = [None] * len(items)
         prepared: list[tuple[int, _Prepared]] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from forms_server.research_metadata import (
 )
 from forms_server.research_tables import research_tables
 from forms_server.reviews import Reviews
-from forms_server.storage import Storage
+from forms_server.storage import NewSubmission, Storage
 
 from .conftest import FORMS_DIR, ROOT
 from .research_samples import Canaries, answers_for, store_all
@@ -216,6 +217,42 @@ def test_sync_follows_saves_edits_reviews_and_deletions(
     assert _rows(storage, "worker_intake") == []
     assert _rows(storage, "worker_intake__children") == []
     assert publisher.pending() == 0
+
+
+def test_the_running_sync_copies_back_the_wal_of_writes_that_do_not_wait(
+    storage: Storage, forms: dict[str, Form], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    form = forms["worker_intake"]
+    publisher = _publisher(storage, forms)
+    publisher.interval = 0.05
+    monkeypatch.setattr(publish, "CHECKPOINT_SUBMISSIONS", 10)
+    monkeypatch.setattr(publish, "CHECKPOINT_S", 3600.0)  # so it is the count that counts
+    publisher.sync_once()  # the first build
+    publisher.storage.checkpoint()
+    sids = [str(uuid.uuid4()) for _ in range(20)]
+    items = [NewSubmission(form, sid, worker_intake_answers()) for sid in sids]
+    storage.save_many(items, wait=False)  # as the event loop stores them
+    wal = storage.path.with_name("forms.db-wal")
+    assert storage.checkpoints == 1 and wal.stat().st_size > 0
+    in_file = f"file:{storage.path}?mode=ro&immutable=1"  # the file alone, not its WAL
+
+    def stored_in_file() -> int:
+        with sqlite3.connect(in_file, uri=True) as conn:
+            try:
+                return int(conn.execute("SELECT count(*) FROM submissions").fetchone()[0])
+            except sqlite3.OperationalError:  # not even the table is in the file yet
+                return 0
+
+    assert stored_in_file() == 0
+    publisher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while stored_in_file() < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        publisher.stop()
+    assert storage.checkpoints > 1
+    assert stored_in_file() == 20
 
 
 def test_changes_to_unpublished_forms_are_skipped(storage: Storage, forms: dict[str, Form]) -> None:

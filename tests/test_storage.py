@@ -814,6 +814,19 @@ def test_not_waiting_for_a_write_lock_held_elsewhere_raises_busy_and_stores_noth
     assert isinstance(stored, SaveResult) and stored.status == SaveStatus.CREATED
 
 
+def test_writes_that_do_not_wait_leave_the_wal_to_checkpoint(
+    storage: Storage, household: Form, path: Path
+) -> None:
+    storage.ensure_schema(household)
+    storage.save_many([_item(household, SID)], wait=False)
+    # This thread's connection never copies the WAL back by itself any more ...
+    assert storage._db().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    # ... checkpoint() does: with no reader in the way, every frame.
+    frames, copied = storage.checkpoint()
+    assert frames > 0 and copied == frames
+    assert storage.checkpoints == 1
+
+
 def test_the_writer_waits_for_a_busy_database_in_a_thread_not_on_the_loop(
     storage: Storage, household: Form, path: Path
 ) -> None:
