@@ -1,5 +1,5 @@
 """Storage: every submission is stored once, whole, in typed tables that only ever grow;
-many at once in one transaction (save_many, and the API's writer thread)."""
+many at once in one transaction (save_many, and the event loop's group commit)."""
 
 from __future__ import annotations
 
@@ -658,7 +658,7 @@ def test_a_closed_storage_refuses_new_threads(path: Path) -> None:
     assert len(errors) == 1
 
 
-# -- many submissions per commit: Storage.save_many and the API's writer thread ------------
+# -- many submissions per commit: Storage.save_many and the event loop's group commit
 
 T = TypeVar("T")
 
