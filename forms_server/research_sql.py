@@ -66,12 +66,24 @@ _REPEAT_SOURCES = {
     "_parent_id": "fs_pseudo_ref(t._parent_id)",
     "_position": "t._position",
 }
+# In a sync, temp.fs_batch already holds each submission's pseudonym (b.pseudo), worked
+# out once in Python: the rows take it from there rather than calling back into Python
+# for every row. An entry's id (and its parent's) is the submission id, "/", and the
+# rest, which it keeps: the same as fs_pseudo_ref gives.
+_BATCH_FORM_SOURCES = {"_id": "b.pseudo"}
+_BATCH_REPEAT_SOURCES = {
+    "_id": "b.pseudo || substr(t._id, length(b.sid) + 1)",
+    "_submission_id": "b.pseudo",
+    "_parent_id": "b.pseudo || substr(t._parent_id, length(b.sid) + 1)",
+}
 
 
 def insert_sql(table: ResearchTable, *, batch: bool) -> str:
     """Copy what ``table`` publishes from forms.db: every submission, or the batch's."""
     top = table.repeat is None
     sources = _FORM_SOURCES if top else _REPEAT_SOURCES
+    if batch:
+        sources = {**sources, **(_BATCH_FORM_SOURCES if top else _BATCH_REPEAT_SOURCES)}
     key = "t._id" if top else "t._submission_id"
     values = [_source(c, sources) for c in table.columns]
     where = f"s.id = {key} AND s.deleted = 0 AND s.form_id = {literal(table.form.id)}"

@@ -344,6 +344,52 @@ def test_rebuild_switches_atomically_and_readers_keep_a_whole_file(
     assert publisher.pending() == 0
 
 
+NESTED = """
+    id: survey
+    version: 1
+    title: {zh-Hans: 调查, en: Survey}
+    languages: [zh-Hans, en]
+    questions:
+      - {name: site, type: text, label: {zh-Hans: 工地, en: Site}}
+      - name: crews
+        type: repeat
+        label: {zh-Hans: 班组, en: Crews}
+        questions:
+          - {name: trade, type: text, label: {zh-Hans: 工种, en: Trade}}
+          - name: members
+            type: repeat
+            label: {zh-Hans: 成员, en: Members}
+            questions:
+              - {name: age, type: integer, label: {zh-Hans: 年龄, en: Age}}
+    """
+
+
+def test_a_sync_publishes_exactly_what_a_rebuild_does_nested_repeats_included(
+    storage: Storage,
+) -> None:
+    form = _form(NESTED)
+    publisher = _publisher(storage, {form.id: form})
+    publisher.sync_once()  # the first build, empty
+    for crews in ([], [{"trade": "mason", "members": [{"age": 30}, {"age": 41}]}], None):
+        answers: dict[str, Any] = {"site": "北京"}
+        if crews is None:
+            crews = [{"trade": "welder", "members": []}, {"trade": "rigger", "members": [{}]}]
+        answers["crews"] = crews
+        storage.save(form, str(uuid.uuid4()), answers)
+    publisher.sync_once()
+    tables = ["survey", "survey__crews", "survey__members"]
+
+    def everything() -> dict[str, list[tuple[Any, ...]]]:
+        return {t: sorted(tuple(r) for r in _rows(storage, t)) for t in tables}
+
+    synced = everything()
+    assert [len(synced[t]) for t in tables] == [3, 3, 3]
+    publisher.rebuild()
+    assert everything() == synced
+    parents = {r["_id"] for r in _rows(storage, "survey__crews")}
+    assert {r["_parent_id"] for r in _rows(storage, "survey__members")} <= parents
+
+
 def test_a_missing_research_db_is_rebuilt(storage: Storage, forms: dict[str, Form]) -> None:
     publisher = _publisher(storage, forms)
     store_all(storage, forms, Canaries(), per_form=2)
