@@ -256,7 +256,8 @@ class Storage:
         """Copy what the WAL holds back into the database file, as far as readers allow,
         without blocking writers (``PASSIVE``): (frames in the WAL, frames of them now
         in the file). Writes made without waiting (:meth:`save_many` with
-        ``wait=False``) rely on this: the research sync calls it after each round."""
+        ``wait=False``) rely on this: the research sync's thread calls it (see
+        :mod:`forms_server.publish`)."""
         _, frames, copied = self._db().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
         return int(frames), int(copied)
@@ -361,7 +362,7 @@ class Storage:
                 prepared.append((i, self._prepare(item)))
             except ValueError as exc:
                 outcomes[i] = exc
-        if len(prepared) > 1 or not wait:
+        if len(prepared) > 1 or (prepared and not wait):
             try:
                 for i, result in self._store(prepared, wait=wait).items():
                     outcomes[i] = result
