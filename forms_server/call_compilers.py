@@ -10,7 +10,6 @@ function.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -21,6 +20,7 @@ from forms_server.functions import (
     compile_regex,
     format_moment,
     format_parts,
+    new_uuid,
     round_whole,
 )
 from forms_server.parser import Node
@@ -75,7 +75,7 @@ def _c_today(node: Node, args: list[Compiled], constant: Constant) -> Compiled |
 
 
 def _c_uuid(node: Node, args: list[Compiled], constant: Constant) -> Compiled | None:
-    return lambda ctx: ctx.make_uuid() if ctx.make_uuid else str(uuid.uuid4())
+    return new_uuid
 
 
 def _c_not(node: Node, args: list[Compiled], constant: Constant) -> Compiled | None:

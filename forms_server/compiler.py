@@ -18,7 +18,6 @@ question of one repeat entry with the same context).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeAlias, cast
 
@@ -36,7 +35,7 @@ from forms_server.expressions import (
     _position,
     lookup_in,
 )
-from forms_server.functions import FUNCTIONS, LIBRARY, arity_ok
+from forms_server.functions import CALLING_CONTEXT, FUNCTIONS, IMPURE, LIBRARY, arity_ok
 from forms_server.lookups import (
     Answer,
     answer_ref,
@@ -80,7 +79,7 @@ __all__ = ["Predicate", "compile_node", "compile_predicate"]
 Predicate: TypeAlias = Callable[[Context], bool]
 
 #: Functions whose value depends on their arguments only.
-_PURE = frozenset(LIBRARY) - {"today", "now", "uuid", "jr:choice-name"}
+_PURE = frozenset(LIBRARY) - IMPURE
 #: A context for computing pure functions of constants, which read nothing of it.
 _NOWHERE = Context(answers={}, fields={}, now=datetime(1970, 1, 1, tzinfo=UTC))
 
@@ -126,7 +125,7 @@ class _Compiler:
         if self.fields is None:
             return lambda ctx: _ev(node, ctx)
         fields, here = self.fields, self.here
-        return lambda ctx: _ev(node, replace(ctx, fields=fields, here=here))
+        return lambda ctx: _ev(node, ctx.but(fields=fields, here=here))
 
     def predicate(self, node: Node) -> Predicate:
         compiled = self.compile(node)
@@ -462,7 +461,7 @@ def _pure(node: Node) -> bool:
     stack = [node]
     while stack:
         item = stack.pop()
-        if item[0] == "call" and item[1] in ("uuid", "jr:choice-name"):
+        if item[0] == "call" and isinstance(item[1], str) and item[1] in CALLING_CONTEXT:
             return False
         stack.extend(child for child in item[1:] if isinstance(child, list))
     return True

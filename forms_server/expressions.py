@@ -12,6 +12,7 @@ language's one front door. docs/expressions.md specifies the language.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -268,18 +269,20 @@ def _modulo(a: float, b: float) -> float:
         return NAN
 
 
+#: The arithmetic operators as functions of two numbers (compiler.py uses them too).
 _ARITHMETIC: Mapping[str, Callable[[float, float], float]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
     "div": _divide,
     "mod": _modulo,
 }
+#: The comparisons as functions of two numbers (compiler.py uses them too).
 _RELATIONS: Mapping[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 

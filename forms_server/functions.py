@@ -42,10 +42,13 @@ if TYPE_CHECKING:
     from forms_server.expressions import Context
 
 __all__ = [
+    "CALLING_CONTEXT",
     "FUNCTIONS",
+    "IMPURE",
     "LIBRARY",
     "NAN",
     "SIGNATURES",
+    "WITH_EFFECTS",
     "DateValue",
     "Function",
     "NodeSet",
@@ -56,6 +59,7 @@ __all__ = [
     "compile_regex",
     "format_moment",
     "format_parts",
+    "new_uuid",
     "number_to_string",
     "round_whole",
     "to_boolean",
@@ -170,6 +174,11 @@ def _today(a: list[Value], ctx: Context) -> Value:
 
 def _now(a: list[Value], ctx: Context) -> Value:
     return DateValue(ctx.now.isoformat(timespec="milliseconds"), epoch_days(ctx.now))
+
+
+def new_uuid(ctx: Context) -> str:
+    """uuid()'s value: from the context's maker, or a random UUID4."""
+    return ctx.make_uuid() if ctx.make_uuid else str(uuid.uuid4())
 
 
 def _date(a: list[Value], ctx: Context) -> Value:
@@ -358,8 +367,15 @@ LIBRARY: Mapping[str, Function] = {
     "sum": _sum,
     "count": _count,
     "count-non-empty": _count_non_empty,
-    "uuid": lambda a, ctx: ctx.make_uuid() if ctx.make_uuid else str(uuid.uuid4()),
+    "uuid": lambda a, ctx: new_uuid(ctx),
 }
+
+#: Functions with an effect: each call gives a new value (the context's uuid maker).
+WITH_EFFECTS: frozenset[str] = frozenset({"uuid"})
+#: Functions that call the context's functions: uuid(), and jr:choice-name's labels.
+CALLING_CONTEXT: frozenset[str] = WITH_EFFECTS | {"jr:choice-name"}
+#: Functions whose value depends on more than their arguments: those, and the clock.
+IMPURE: frozenset[str] = CALLING_CONTEXT | {"today", "now"}
 
 #: name -> (fewest arguments, most arguments or None, how to call it)
 SIGNATURES: Mapping[str, tuple[int, int | None, str]] = {

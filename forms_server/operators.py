@@ -7,7 +7,6 @@ evaluated once (it has no effects, so that is the same), an equality with a text
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 
 from forms_server.expressions import _ARITHMETIC, _RELATIONS, Compiled, Context, _equal
@@ -117,26 +116,10 @@ AGAINST_CONSTANT: Mapping[str, Callable[[Compiled, float], Compiled]] = {
     ">=": _at_least,
 }
 
-#: The comparisons as functions of two numbers.
-COMPARISONS: Mapping[str, Callable[[float, float], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-#: Every binary operator on numbers as a function (what _RELATIONS and _ARITHMETIC hold).
-OPERATORS: Mapping[str, Callable[[float, float], Value]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "div": _ARITHMETIC["div"],
-    "mod": _ARITHMETIC["mod"],
-}
-assert set(OPERATORS) == set(_RELATIONS) | set(_ARITHMETIC)
+#: The comparisons as functions of two numbers: the walker's own.
+COMPARISONS: Mapping[str, Callable[[float, float], bool]] = _RELATIONS
+#: Every binary operator on numbers as a function: the walker's comparisons and arithmetic.
+OPERATORS: Mapping[str, Callable[[float, float], Value]] = {**_RELATIONS, **_ARITHMETIC}
 
 
 def divided_by(left: Compiled, b: float) -> Compiled:

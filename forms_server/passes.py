@@ -30,6 +30,7 @@ __all__ = [
     "Step",
     "check_step",
     "relevance_step",
+    "run_check",
 ]
 
 #: What the relevance pass does with a question (see `Step.kind`).
@@ -255,7 +256,7 @@ def check_step(check: Check) -> CheckStep:
     """What the checks pass does for ``check`` when no coercion error is pending."""
     name, key, repeats, is_repeat, required, required_if, choice_filter, constraint, _, q = check
     if repeats or is_repeat or choice_filter is not None:
-        return lambda run, relevant, root, ctx: _check(run, check, relevant)
+        return lambda run, relevant, root, ctx: run_check(run, check, relevant)
     if required_if is None and constraint is None:
 
         def required_only(
@@ -278,7 +279,8 @@ def check_step(check: Check) -> CheckStep:
     return answer
 
 
-def _check(run: Run, check: Check, relevant: dict[Key, bool]) -> None:
+def run_check(run: Run, check: Check, relevant: dict[Key, bool]) -> None:
+    """The checks of ``check`` (in every entry of its repeats), where it is relevant."""
     if check.repeats:
         run.checks_in_repeats(check)
     elif relevant.get(check.key, False):

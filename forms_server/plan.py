@@ -16,6 +16,7 @@ from typing import Any
 from forms_server.coerce import coercer, plain_choices
 from forms_server.compiler import Predicate, compile_node, compile_predicate
 from forms_server.expressions import Compiled, Expression, Field
+from forms_server.functions import WITH_EFFECTS
 from forms_server.model import Choice, Form, Question
 from forms_server.passes import (
     ANSWERED,
@@ -137,7 +138,7 @@ def _make_plan(form: Form) -> Plan:
         if q.calculation is not None and (q.type == "calculate" or q.read_only)
     )
     order = _evaluation_order(form)
-    owners = _block_owners(form, order, computed)
+    owners = _block_owners(document, order, computed)
     blocks = {
         owner: _block([form.by_name[name] for name, o in owners.items() if o == owner])
         for owner in set(owners.values())
@@ -154,7 +155,7 @@ def _make_plan(form: Form) -> Plan:
     )
     checks = tuple(_check(q, fields) for q in document if q.type not in _UNCHECKED)
     pure_checks = not any(
-        _calls_uuid(expr)
+        _has_effects(expr)
         for q in document
         for expr in (q.required_if, q.constraint, q.choice_filter, q.repeat_count)
     )
@@ -232,7 +233,7 @@ def _levels(
 
 
 def _block_owners(
-    form: Form, order: tuple[Question, ...], computed: frozenset[str]
+    document: tuple[Question, ...], order: tuple[Question, ...], computed: frozenset[str]
 ) -> dict[str, str]:
     """Question -> the container whose `Block` decides it, for the questions in blocks.
 
@@ -254,7 +255,7 @@ def _block_owners(
         for name in names:
             readers.setdefault(name, set()).add(i)
     owners: dict[str, str] = {}
-    for q in form.walk():  # containers before what they hold
+    for q in document:  # containers before what they hold
         if q.repeats or not q.parents or q.relevant is not None or q.name in computed:
             continue
         parent = q.parents[-1]
@@ -281,8 +282,8 @@ def _simple(check: Check) -> bool:
     return not (check.repeats or check.is_repeat or check.required_if or check.choice_filter)
 
 
-def _calls_uuid(expr: Expression | None) -> bool:
-    return expr is not None and any(name == "uuid" for name, _, _ in expr.calls)
+def _has_effects(expr: Expression | None) -> bool:
+    return expr is not None and any(name in WITH_EFFECTS for name, _, _ in expr.calls)
 
 
 def _strict(check: Check) -> bool:

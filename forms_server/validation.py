@@ -48,7 +48,7 @@ from forms_server.expressions import Context, to_number, to_string
 from forms_server.formdata import from_form_data
 from forms_server.functions import answer_value
 from forms_server.model import Form, Question, Text
-from forms_server.passes import CONTAINER, REPEAT, Block, Check, Step
+from forms_server.passes import CONTAINER, REPEAT, Block, Check, Step, run_check
 from forms_server.plan import CURRENT, ENTRIES, GROUP, Plan, plan
 from forms_server.uuids import seeded_uuids
 
@@ -381,11 +381,7 @@ class _Run:
                 step(self, relevant, root, ctx)
             return
         for check in self.plan.checks:  # with the coercion errors, where relevant
-            if not check.repeats:
-                if relevant.get(check.key, False):
-                    self.check(check, (), root)
-            else:
-                self.checks_in_repeats(check)
+            run_check(self, check, relevant)
 
     def checks_in_repeats(self, check: Check) -> None:
         for index, container in self.containers(check.repeats):
