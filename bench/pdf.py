@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from forms_server.pdf import Renderer, page_style
 from forms_server.pdf_batch import write_batch
 from forms_server.pdf_filters import Filters
-from forms_server.pdf_record import blocks, record_view
+from forms_server.pdf_record import record_view
 from forms_server.pdf_service import PdfService, open_service
 from forms_server.pdf_words import vocabulary
 from forms_server.settings import Settings
@@ -164,7 +164,6 @@ def _one_submission(service: PdfService, sid: str, repeat: int) -> None:
                     now=datetime.now(ZONE),
                 ),
                 "w": vocabulary(["zh-Hans"]),
-                "blocks": blocks,
                 "html_lang": "zh-Hans",
             },
         )

@@ -105,15 +105,12 @@ class LockedFetcher(URLFetcher):  # type: ignore[misc]
             return URLFetcherResponse(url, body=font.read_bytes(), headers={"Content-Type": media})
         if url.startswith(ATTACHMENT_SCHEME):
             relative = url[len(ATTACHMENT_SCHEME) :]
-            path = (
-                path_of(self.data_dir, relative)
-                if attachment_url(self.data_dir, relative)
-                else None
-            )
-            if path is not None:
-                media = _IMAGE_TYPES[relative.rsplit(".", 1)[-1]]
+            # What attachment_url checks: an image type, and a file of the store.
+            image_type = _IMAGE_TYPES.get(relative.rsplit(".", 1)[-1])
+            path = path_of(self.data_dir, relative) if image_type else None
+            if image_type and path is not None:
                 return URLFetcherResponse(
-                    url, body=path.read_bytes(), headers={"Content-Type": media}
+                    url, body=path.read_bytes(), headers={"Content-Type": image_type}
                 )
         self.refused.append(url)
         raise ValueError(f"not an allowed resource: {url[:80]!r}")

@@ -68,7 +68,7 @@ class _Task:
     kind: Kind
     work: str
     generated_by: str
-    now: str
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def write_batch(
         raise BatchError("no submissions to print")
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC)
     done = submissions = pages = 0
     warnings: set[str] = set()
     with tempfile.TemporaryDirectory(prefix=".pdf-batch-", dir=target.parent) as tmp:
@@ -168,7 +168,6 @@ def _parts(
 def _make_part(service: PdfService, task: _Task) -> _Part:
     """Lay out one chunk of submissions and write it: one part PDF, or one PDF each."""
     form = service.form(task.form_id)
-    now = datetime.fromisoformat(task.now)
     work = Path(task.work)
     documents = []
     files: list[tuple[Path, str]] = []
@@ -179,7 +178,7 @@ def _make_part(service: PdfService, task: _Task) -> _Part:
         if record is None or record.deleted or record.form_id != form.id:
             continue
         rendered = service.record_document(
-            form, record, task.langs, generated_by=task.generated_by, now=now
+            form, record, task.langs, generated_by=task.generated_by, now=task.now
         )
         pages += rendered.pages
         warnings.extend(rendered.warnings)
@@ -203,7 +202,8 @@ _worker_service: PdfService | None = None
 
 def _start_worker(settings: Settings) -> None:
     global _worker_service
-    _worker_service = open_service(settings)
+    # The parent made the forms' tables; a worker only reads.
+    _worker_service = open_service(settings, ensure_schema=False)
 
 
 def _worker_part(task: _Task) -> _Part:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
-from forms_server.model import Choice, Form, Question
+from forms_server.model import Form, Question
 from forms_server.queries import day_start
+from forms_server.research_sql import quote
 from forms_server.reviews import REVIEW_STATES, STATE_LABELS
 from forms_server.schema import SUBMISSIONS, table_name
 from forms_server.storage import Storage
@@ -66,7 +67,7 @@ class Filters:
                     f"filter {answer!r}: only a select_one question outside repeats and not "
                     "sensitive can filter"
                 )
-            if value.strip() not in {c.value for c in choices_of(form, question)}:
+            if value.strip() not in {c.value for c in question.choices}:
                 raise FilterError(f"filter {answer!r}: '{value.strip()}' is not a choice of {name}")
             chosen = (question.name, value.strip())
         return cls(first, last, status or None, chosen)
@@ -99,10 +100,10 @@ def where(form: Form, filters: Filters, zone: tzinfo) -> tuple[str, list[Any]]:
         conditions.append("t._review_status = ?")
         params.append(filters.status)
     if filters.answer:
-        conditions.append(f"t.{column(filters.answer[0])} = ?")
+        conditions.append(f"t.{quote(filters.answer[0])} = ?")
         params.append(filters.answer[1])
     sql = (
-        f"FROM {column(table_name(form.id))} AS t JOIN {SUBMISSIONS} AS s ON s.id = t._id"
+        f"FROM {quote(table_name(form.id))} AS t JOIN {SUBMISSIONS} AS s ON s.id = t._id"
         f" WHERE {' AND '.join(conditions)}"
     )
     return sql, params
@@ -121,17 +122,6 @@ def matching_ids(storage: Storage, form: Form, filters: Filters, zone: tzinfo) -
 def is_sensitive(form: Form, question: Question) -> bool:
     """Sensitive itself, or inside a sensitive group or repeat."""
     return question.sensitive or any(form.by_name[p].sensitive for p in question.parents)
-
-
-def choices_of(form: Form, question: Question) -> Sequence[Choice]:
-    if question.choices:
-        return question.choices
-    return form.choice_lists.get(question.choice_list or "", ())
-
-
-def column(name: str) -> str:
-    """A table or column name quoted for SQL (names are checked identifiers already)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _day(value: str | None, what: str) -> date | None:
@@ -161,7 +151,7 @@ def filters_text(form: Form, filters: Filters, langs: Sequence[str], w: Any) -> 
         lines.append(w("Review status: {status}", status=status))
     if filters.answer:
         question = form.by_name[filters.answer[0]]
-        choice = next(c for c in choices_of(form, question) if c.value == filters.answer[1])
+        choice = next(c for c in question.choices if c.value == filters.answer[1])
         texts = [
             f"{form.text(question.label, lang)} = {form.text(choice.label, lang)}" for lang in langs
         ]

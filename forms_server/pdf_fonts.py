@@ -39,7 +39,7 @@ from typing import Any
 SYSTEM_FAMILY = "Noto Sans CJK SC"
 #: The family name the cut font is given in the stylesheet (and in the PDF).
 FAMILY = "Noto Sans CJK SC Common"
-WEIGHTS = {"regular": "regular", "bold": "bold"}
+WEIGHTS = ("regular", "bold")
 #: Unicode ranges kept besides GB 2312: Latin, punctuation, arrows, enclosed numbers,
 #: shapes, CJK symbols and punctuation, full-width forms.
 _RANGES = (

@@ -41,10 +41,6 @@ class StreamingMerger:
         self._bookmarks: list[tuple[str, int, float | None]] = []
         self.closed = False
 
-    @property
-    def pages(self) -> int:
-        return len(self._pages)
-
     def add(self, path: Path) -> None:
         """Append every page of the PDF at ``path``, and its top-level bookmarks."""
         reader = PdfReader(path)

@@ -24,7 +24,7 @@ from forms_server.attachments import path_of
 from forms_server.model import Choice, Form, Question
 from forms_server.pdf import attachment_url
 from forms_server.reviews import STATE_LABELS, Edit, ReviewEvent
-from forms_server.storage import SubmissionRecord
+from forms_server.storage import SubmissionRecord, local_time
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: One text per language shown (one only, when every language says the same).
@@ -51,7 +51,6 @@ class Field:
     label: Texts
     value: Value
     calculated: bool = False
-    multiline: bool = False
     kind: str = "field"
 
 
@@ -75,31 +74,6 @@ class Section:
 
 
 Item = Field | Table | Section
-
-
-@dataclass(frozen=True)
-class Fields:
-    """Consecutive answers printed as one two-column table."""
-
-    fields: tuple[Field, ...]
-    kind: str = "fields"
-
-
-def blocks(items: Sequence[Item]) -> list[Fields | Table | Section]:
-    """``items`` with each run of consecutive fields gathered into one :class:`Fields`."""
-    found: list[Fields | Table | Section] = []
-    run: list[Field] = []
-    for item in items:
-        if isinstance(item, Field):
-            run.append(item)
-            continue
-        if run:
-            found.append(Fields(tuple(run)))
-            run = []
-        found.append(item)
-    if run:
-        found.append(Fields(tuple(run)))
-    return found
 
 
 @dataclass(frozen=True)
@@ -200,19 +174,6 @@ def record_view(
     )
 
 
-def local_time(value: str | None, zone: tzinfo) -> str:
-    """A stored ISO time as ``YYYY-MM-DD HH:MM`` in ``zone``; what it was when unreadable."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(zone)
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
 def format_number(value: Any) -> str:
     """A number as people write it: no ``.0`` on whole numbers, every decimal kept,
     thousands grouped from 10,000 on (so a year stays 2026)."""
@@ -279,7 +240,6 @@ class _Walker:
                         self.label(question, [answers]),
                         self.value(question, answers[question.name]),
                         calculated=question.type in ("calculate", "hidden"),
-                        multiline=question.type == "text",
                     )
                 )
         return tuple(found)
@@ -356,7 +316,7 @@ class _Walker:
         return Value((_plain(value),))
 
     def _choice_texts(self, values: list[Any], question: Question, ranked: bool = False) -> Texts:
-        choices = {c.value: c for c in _choices(self.form, question)}
+        choices = {c.value: c for c in question.choices}
         texts = []
         for lang in self.langs:
             zh = lang.startswith("zh")
@@ -448,12 +408,6 @@ def _entries(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
     if not isinstance(value, list):
         return []
     return [(i, entry) for i, entry in enumerate(value, start=1) if isinstance(entry, Mapping)]
-
-
-def _choices(form: Form, question: Question) -> Sequence[Choice]:
-    if question.choices:
-        return question.choices
-    return form.choice_lists.get(question.choice_list or "", ())
 
 
 def _choice_label(form: Form, choice: Choice | None, value: Any, lang: str) -> str:

@@ -24,8 +24,9 @@ from typing import Any
 
 from forms_server.model import Form, Question
 from forms_server.pdf_charts import BarChart, Histogram, bar_chart, histogram
-from forms_server.pdf_filters import Filters, choices_of, column, is_sensitive, where
+from forms_server.pdf_filters import Filters, is_sensitive, where
 from forms_server.pdf_record import format_number
+from forms_server.research_sql import quote
 from forms_server.schema import table_name
 from forms_server.storage import Storage
 
@@ -155,7 +156,7 @@ class _Maker:
         if not question.repeats:
             return self.base, None
         repeat = question.repeats[-1]
-        table = column(table_name(self.form.id, repeat))
+        table = quote(table_name(self.form.id, repeat))
         return (
             f"{self.base}, rows AS (SELECT r.* FROM {table} AS r"
             " WHERE r._submission_id IN (SELECT _id FROM base))",
@@ -196,7 +197,7 @@ class _Maker:
         return self.dates(question)
 
     def choices(self, question: Question) -> ChoiceStat | None:
-        col = column(question.name)
+        col = quote(question.name)
         if question.type == "select_one":
             found = self.query(
                 question,
@@ -220,7 +221,7 @@ class _Maker:
         if not answered:
             return None
         by_value = {str(r["v"]): int(r["n"]) for r in found}
-        choices = choices_of(self.form, question)
+        choices = question.choices
         # A long list (cities) shows only the choices someone chose.
         keep_zero = len(choices) <= MAX_CHOICES_SHOWN
         counts = []
@@ -245,7 +246,7 @@ class _Maker:
         )
 
     def numbers(self, question: Question) -> NumberStat | None:
-        col = column(question.name)
+        col = quote(question.name)
         numeric = f"typeof({col}) IN ('integer', 'real')"
         head = self.query(
             question,
@@ -289,7 +290,7 @@ class _Maker:
         )
 
     def dates(self, question: Question) -> DateStat | None:
-        col = column(question.name)
+        col = quote(question.name)
         valid = f"{col} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
         head = self.query(
             question,

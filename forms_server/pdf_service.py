@@ -8,6 +8,7 @@ requests or exit codes; problems are :class:`PdfError` with an HTTP-like status.
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from forms_server.loader import load_forms
 from forms_server.model import Form
 from forms_server.pdf import Rendered, Renderer, page_style
 from forms_server.pdf_filters import Filters, filters_text
-from forms_server.pdf_record import blocks, record_view
+from forms_server.pdf_record import record_view
 from forms_server.pdf_report import summarise
 from forms_server.pdf_words import vocabulary
 from forms_server.reviews import Reviews
@@ -135,7 +136,7 @@ class PdfService:
         )
         html = self.renderer.html(
             "submission.html",
-            {"v": view, "w": vocabulary(langs), "blocks": blocks, "html_lang": _html_lang(langs)},
+            {"v": view, "w": vocabulary(langs), "html_lang": _html_lang(langs)},
         )
         return self.renderer.render(html, margins=page_style(langs, notice=True))
 
@@ -195,17 +196,22 @@ class PdfService:
         return PdfFile(content, rendered.pages, safe_filename(name), rendered.warnings + warnings)
 
     def _bytes(self, rendered: Rendered) -> tuple[bytes, list[str]]:
-        sink = _Sink()
+        sink = io.BytesIO()
         warnings = self.renderer.write([rendered.document], sink)
-        return sink.value(), warnings
+        return sink.getvalue(), warnings
 
 
-def open_service(settings: Settings) -> PdfService:
-    """A service of its own for ``settings`` (the command line, a batch worker process)."""
+def open_service(settings: Settings, *, ensure_schema: bool = True) -> PdfService:
+    """A service of its own for ``settings`` (the command line, a batch worker process).
+
+    ``ensure_schema=False`` leaves the forms' tables as they are: for a batch worker,
+    which only reads submissions, of a database whose tables its parent already made.
+    """
     storage = Storage(settings.data_dir / "forms.db")
     forms = load_forms(settings.forms_dir)
-    for form in forms.values():
-        storage.ensure_schema(form)
+    if ensure_schema:
+        for form in forms.values():
+            storage.ensure_schema(form)
     return PdfService(storage=storage, reviews=Reviews(storage), forms=forms, settings=settings)
 
 
@@ -217,17 +223,3 @@ def safe_filename(name: str) -> str:
 
 def _html_lang(langs: Sequence[str]) -> str:
     return next((lang for lang in langs if lang.startswith("zh")), langs[0])
-
-
-class _Sink:
-    """A write-only in-memory file for ``write_pdf``."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def value(self) -> bytes:
-        return b"".join(self._parts)

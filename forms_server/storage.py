@@ -30,7 +30,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -543,6 +543,20 @@ def _now() -> str:
 def stored_time(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, e.g. 2026-11-29T20:00:00.000Z: sorts as text."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def local_time(value: str | None, zone: tzinfo) -> str:
+    """A stored time as ``YYYY-MM-DD HH:MM`` in ``zone``; "" for None, the text itself
+    when unreadable, and a time without a zone taken as UTC (as stored times are)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _utc(value: str | datetime | None) -> str | None:

@@ -10,7 +10,6 @@ submission's existence is not given away.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from starlette.requests import Request
@@ -21,7 +20,7 @@ from forms_server.i18n import pick_language
 from forms_server.model import Form
 from forms_server.queries import is_recent
 from forms_server.reviews import REVIEW_STATES, STATE_LABELS
-from forms_server.storage import SubmissionRecord, check_submission_id
+from forms_server.storage import SubmissionRecord, check_submission_id, local_time
 from forms_server.web.auth import address, require
 from forms_server.web.errors import Problem
 from forms_server.web.pages import csrf_token, set_csrf_cookie
@@ -97,19 +96,6 @@ def audit(
         detail=detail,
         address=address(request),
     )
-
-
-def local_time(value: str | None, zone: tzinfo) -> str:
-    """A stored time in the organisation's time zone, to the minute; "" for None."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def render(

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from forms_server.accounts import User
-from forms_server.i18n import pick_language, translator
+from forms_server.i18n import translator
 from forms_server.model import Form
 from forms_server.pdf_filters import FilterError, Filters
 from forms_server.pdf_jobs import Job, PdfJobs
@@ -26,12 +26,12 @@ from forms_server.pdf_service import BOTH, PdfError, PdfService, safe_filename
 from forms_server.pdf_words import vocabulary
 from forms_server.reviews import REVIEW_STATES, STATE_LABELS
 from forms_server.storage import Storage
-from forms_server.web.auth import address, require
+from forms_server.web.access import audit, check_csrf, page_language
+from forms_server.web.auth import require
 from forms_server.web.errors import Problem, wants_json
 from forms_server.web.pages import csrf_token, set_csrf_cookie
-from forms_server.web.security import CSRF_COOKIE, CSRF_FIELD
+from forms_server.web.security import CSRF_FIELD
 
-_PAGE_LANGUAGES = ("zh-Hans", "en")
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -111,7 +111,7 @@ async def pdf_page(request: Request) -> Response:
     """``GET /staff/forms/{form_id}/pdf``: the summary and batch forms."""
     user = require(request, "pdf")
     form = _form(request)
-    lang = _page_language(request)
+    lang = page_language(request)
     questions = [
         q
         for q in form.walk()
@@ -137,9 +137,7 @@ async def start_batch(request: Request) -> Response:
     async with request.form(max_files=0, max_fields=50) as data:
         fields = {k: v for k, v in data.items() if isinstance(v, str)}
     if not getattr(request.state, "by_token", False):
-        csrf = request.app.state.csrf
-        if not csrf.check(request.cookies.get(CSRF_COOKIE), fields.get(CSRF_FIELD)):
-            raise Problem(403, "the form's security token is missing or expired: reload the page")
+        check_csrf(request, fields.get(CSRF_FIELD))
     kind = fields.get("format", "pdf")
     if kind not in ("pdf", "zip"):
         raise Problem(400, "format must be pdf or zip")
@@ -162,7 +160,7 @@ async def start_batch(request: Request) -> Response:
     if wants_json(request):
         body = {**_job_json(request, job), "page": page}
         return JSONResponse(body, status_code=202, headers=_NO_STORE)
-    lang = _page_language(request, fields.get("lang"))
+    lang = page_language(request, fields.get("lang"))
     return RedirectResponse(f"{page}?lang={lang}", status_code=303)
 
 
@@ -170,7 +168,7 @@ async def job_page(request: Request) -> Response:
     """``GET /staff/jobs/{job_id}``: progress, polled by a few lines of JavaScript."""
     user = require(request, "pdf")
     job = _job(request, user)
-    lang = _page_language(request)
+    lang = page_language(request)
     context = {"job": job, "user": user, "progress": _job_json(request, job)}
     response = _page(request, "pdf/web_job.html", lang, context)
     response.headers.update(_NO_STORE)
@@ -247,27 +245,14 @@ def _filters(form: Form, values: Any) -> Filters:
 
 
 def _audit(request: Request, user: User, target: str, detail: dict[str, Any]) -> None:
-    request.app.state.audit.record(
-        "download_pdf",
-        actor=user.username,
-        role=user.role,
-        target=target,
-        detail={k: v for k, v in detail.items() if v is not None},
-        address=address(request),
-    )
+    """A download in the audit log, without the details that are None."""
+    details = {k: v for k, v in detail.items() if v is not None}
+    audit(request, user, "download_pdf", target, details)
 
 
 def _download(content: bytes, filename: str) -> Response:
     headers = {**_NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(content, media_type="application/pdf", headers=headers)
-
-
-def _page_language(request: Request, asked: str | None = None) -> str:
-    return pick_language(
-        asked or request.query_params.get("lang"),
-        request.headers.get("accept-language"),
-        _PAGE_LANGUAGES,
-    )
 
 
 def _page(request: Request, template: str, lang: str, context: dict[str, Any]) -> Response:
