@@ -62,7 +62,7 @@ class Filters:
                 raise FilterError(
                     f"filter {answer!r}: write question:choice, e.g. sector:construction"
                 )
-            if question.type != "select_one" or question.repeats or is_sensitive(form, question):
+            if not can_filter(form, question):
                 raise FilterError(
                     f"filter {answer!r}: only a select_one question outside repeats and not "
                     "sensitive can filter"
@@ -117,6 +117,14 @@ def matching_ids(storage: Storage, form: Form, filters: Filters, zone: tzinfo) -
         params,
     )
     return [str(row["id"]) for row in rows]
+
+
+def can_filter(form: Form, question: Question) -> bool:
+    """Whether answers to ``question`` may choose the submissions of a PDF: a
+    select_one outside repeats, neither sensitive nor inside a sensitive container."""
+    return (
+        question.type == "select_one" and not question.repeats and not is_sensitive(form, question)
+    )
 
 
 def is_sensitive(form: Form, question: Question) -> bool:

@@ -18,6 +18,7 @@ import pytest
 from pypdf import PdfReader
 from starlette.testclient import TestClient
 
+from forms_server.pdf_filters import FilterError, Filters
 from forms_server.settings import Settings
 from forms_server.web.app import create_app
 
@@ -258,3 +259,47 @@ def test_a_batch_of_nothing_is_refused(client: TestClient) -> None:
 def test_unknown_job_is_not_found(client: TestClient) -> None:
     headers = {**auth(client, "staff1"), "Accept": "application/json"}
     assert client.get("/staff/jobs/nope.json", headers=headers).status_code == 404
+
+
+SENSITIVE_GROUP = """
+id: hardship
+version: 1
+title: {zh-Hans: 困难, en: Hardship}
+languages: [zh-Hans, en]
+questions:
+  - name: sector
+    type: select_one
+    label: {zh-Hans: 行业, en: Sector}
+    choices:
+      - {value: building, label: {zh-Hans: 建筑, en: Building}}
+      - {value: factory, label: {zh-Hans: 工厂, en: Factory}}
+  - name: private
+    type: group
+    sensitive: true
+    label: {zh-Hans: 隐私, en: Private}
+    questions:
+      - name: debt
+        type: select_one
+        label: {zh-Hans: 欠债, en: In debt}
+        choices:
+          - {value: "yes", label: {zh-Hans: 是, en: "Yes"}}
+          - {value: "no", label: {zh-Hans: 否, en: "No"}}
+"""
+
+
+def test_the_page_offers_exactly_the_filters_a_batch_accepts(tmp_path: Path) -> None:
+    forms = tmp_path / "forms"
+    forms.mkdir()
+    (forms / "hardship.yaml").write_text(SENSITIVE_GROUP, "utf-8")
+    app = create_app(Settings(forms_dir=forms, data_dir=tmp_path / "data"))
+    with TestClient(app) as client:
+        _sign_in(client, "staff1")
+        page = client.get("/staff/forms/hardship/pdf")
+        offered = re.findall(r'<option value="([^"]+:[^"]+)"', page.text)
+        # A select_one inside a sensitive group is as sensitive as the group.
+        assert set(offered) == {"sector:building", "sector:factory"}  # in both forms of the page
+        form = client.app.state.forms["hardship"]  # type: ignore[attr-defined]
+    for value in offered:
+        Filters.parse(form, answer=value)
+    with pytest.raises(FilterError, match="sensitive"):
+        Filters.parse(form, answer="debt:yes")

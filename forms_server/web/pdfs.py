@@ -20,7 +20,7 @@ from starlette.routing import Route
 from forms_server.accounts import User
 from forms_server.i18n import translator
 from forms_server.model import Form
-from forms_server.pdf_filters import FilterError, Filters
+from forms_server.pdf_filters import FilterError, Filters, can_filter
 from forms_server.pdf_jobs import Job, PdfJobs
 from forms_server.pdf_service import BOTH, PdfError, PdfService, safe_filename
 from forms_server.pdf_words import vocabulary
@@ -112,11 +112,7 @@ async def pdf_page(request: Request) -> Response:
     user = require(request, "pdf")
     form = _form(request)
     lang = page_language(request)
-    questions = [
-        q
-        for q in form.walk()
-        if q.type == "select_one" and not q.repeats and not q.sensitive and q.label
-    ]
+    questions = [q for q in form.walk() if q.label and can_filter(form, q)]
     context = {
         "form": form,
         "user": user,
