@@ -42,9 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from forms_server.pdf import Renderer, page_style
 from forms_server.pdf_batch import write_batch
 from forms_server.pdf_filters import Filters
-from forms_server.pdf_record import record_view
 from forms_server.pdf_service import PdfService, open_service
-from forms_server.pdf_words import vocabulary
 from forms_server.settings import Settings
 from forms_server.validation import validate
 from tests.samples import worker_intake_answers
@@ -150,23 +148,7 @@ def _one_submission(service: PdfService, sid: str, repeat: int) -> None:
         # The same record in steps: read and build the HTML, lay out, write.
         start = time.perf_counter()
         form, stored = service.record(sid)
-        html = renderer.html(
-            "submission.html",
-            {
-                "v": record_view(
-                    form,
-                    stored,
-                    langs=["zh-Hans"],
-                    history=service.reviews.history(sid),
-                    events=service.reviews.events(sid),
-                    zone=service.zone,
-                    data_dir=service.data_dir,
-                    now=datetime.now(ZONE),
-                ),
-                "w": vocabulary(["zh-Hans"]),
-                "html_lang": "zh-Hans",
-            },
-        )
+        html = service.record_html(form, stored, ["zh-Hans"], now=datetime.now(ZONE))
         view.append(time.perf_counter() - start)
         start = time.perf_counter()
         laid = renderer.render(html, margins=page_style(["zh-Hans"], notice=True))

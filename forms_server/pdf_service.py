@@ -123,6 +123,19 @@ class PdfService:
         now: datetime | None = None,
     ) -> Rendered:
         """The laid-out record of one submission (for :meth:`submission` and batches)."""
+        html = self.record_html(form, record, langs, generated_by=generated_by, now=now)
+        return self.renderer.render(html, margins=page_style(langs, notice=True))
+
+    def record_html(
+        self,
+        form: Form,
+        record: SubmissionRecord,
+        langs: Sequence[str],
+        *,
+        generated_by: str = "",
+        now: datetime | None = None,
+    ) -> str:
+        """The HTML :meth:`record_document` lays out."""
         view = record_view(
             form,
             record,
@@ -134,11 +147,10 @@ class PdfService:
             generated_by=generated_by,
             now=now or datetime.now(UTC),
         )
-        html = self.renderer.html(
+        return self.renderer.html(
             "submission.html",
             {"v": view, "w": vocabulary(langs), "html_lang": _html_lang(langs)},
         )
-        return self.renderer.render(html, margins=page_style(langs, notice=True))
 
     def submission(
         self,
